@@ -1,0 +1,22 @@
+"""Builds the toolkit: the cffi extension `hailort_py._native` from the C sources in native/,
+and the Python packages. `pip install .` needs no TensorFlow; `pip install .[emulator]` adds it."""
+from setuptools import find_packages, setup
+
+setup(
+    name="hailo-toolkit",
+    version="0.1.0",
+    description="Host stream layer, chip emulator and host app for Hailo-style accelerators",
+    packages=find_packages(include=["hailort_py*", "emulator*", "host_app*"]),
+    package_data={"emulator": ["data/*"], "host_app": ["templates/*"]},
+    python_requires=">=3.10",
+    setup_requires=["cffi>=1.16"],
+    cffi_modules=["hailort_py/_build.py:ffibuilder"],
+    install_requires=["numpy>=1.26", "cffi>=1.16"],
+    extras_require={
+        "emulator": ["tensorflow-cpu==2.21.*", "tqdm>=4.66"],
+        "app": ["opencv-python-headless>=4.9", "pyzmq>=25", "msgpack>=1.0", "matplotlib>=3.8",
+                "jinja2>=3.1"],
+    },
+    entry_points={"console_scripts": ["host-app=host_app.cli:main"]},
+    zip_safe=False,
+)
