@@ -7,15 +7,22 @@ docs/file-formats.md; per-type `params` are listed in LAYER_PARAMS below.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
+import math
 from typing import Any
+
+from .errors import HNError
 
 # Per layer type: the keys its `params` may hold (validation rejects others).
 # Shapes are NHWC; kernels HWIO (dense [cin, cout], dw [kh, kw, cin, multiplier],
 # deconv [kh, kw, cin, cout]); strides / dilations / pool kernels [1, h, w, 1];
 # padding VALID | SAME (symmetric) | SAME_TENSORFLOW (TF's: the extra row/column at the end).
-# `activation`: linear relu relu6 leaky prelu sigmoid tanh silu hardswish hardsigmoid gelu elu exp
-# mish (leaky: `leaky_alpha`; prelu: per-channel alphas in the NPZ key `alpha:0`).
+# Tensors of rank 4 are [-1, H, W, C]; a dense layer flattens its input (row-major over H, W, C)
+# and outputs [-1, C]; other ranks (e.g. BlazeFace's [-1, 896, 16]) appear only around
+# reshape / concat / activation / ew layers and outputs.
+# `activation`: see ACTIVATIONS (leaky: `leaky_alpha`; prelu: per-channel alphas in the NPZ key
+# `alpha:0`).
 LAYER_PARAMS: dict[str, tuple[str, ...]] = {
     "input_layer": (),
     "output_layer": (),
@@ -25,12 +32,12 @@ LAYER_PARAMS: dict[str, tuple[str, ...]] = {
            "batch_norm"),
     "deconv": ("kernel_shape", "strides", "padding", "activation", "leaky_alpha", "batch_norm"),
     "dense": ("kernel_shape", "activation", "leaky_alpha", "batch_norm"),
-    "activation": ("activation", "leaky_alpha"),
+    "activation": ("activation", "leaky_alpha"),  # a standalone activation (prelu: alpha:0)
     "maxpool": ("kernel_shape", "strides", "padding"),
     "avgpool": ("kernel_shape", "strides", "padding", "count_include_pad"),
     "global_avg_pool": (),
-    "concat": ("concat_axis",),
-    "slice": ("begin", "end"),  # [h, w, c] each; a plain crop
+    "concat": ("concat_axis",),  # index into the full shape, batch = 0 (channels of NHWC = 3)
+    "slice": ("begin", "end"),  # per non-batch axis ([h, w, c] for NHWC); a plain crop, step 1
     "resize": ("method", "output_shape", "align_corners", "half_pixel"),  # method nearest|bilinear
     "ew_add": ("activation", "leaky_alpha"),
     "ew_sub": ("activation", "leaky_alpha"),
@@ -41,15 +48,40 @@ LAYER_PARAMS: dict[str, tuple[str, ...]] = {
     "space_to_depth": ("block_size",),
     "depth_to_space": ("block_size", "mode"),  # mode DCR (TF) | CRD
     "feature_shuffle": ("groups",),
+    "reduce_max": ("axes",),  # indices into the full shape; kept as 1 or dropped per output_shape
+    "reduce_sum": ("axes",),
+    "softmax": ("axis",),  # run on the host in float when at an output
+    "argmax": ("axis",),  # index as float32; the axis kept as 1 or dropped per output_shape
+}
+
+ACTIVATIONS = ("linear", "relu", "relu6", "leaky", "prelu", "sigmoid", "tanh", "silu", "hardswish",
+               "hardsigmoid", "gelu", "gelu_tanh", "elu", "exp", "mish", "softplus")
+
+# Params a layer type cannot do without (validation names the first one missing).
+REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
+    "conv": ("kernel_shape", "strides", "padding"),
+    "dw": ("kernel_shape", "strides", "padding"),
+    "deconv": ("kernel_shape", "strides", "padding"),
+    "dense": ("kernel_shape",),
+    "activation": ("activation",),
+    "maxpool": ("kernel_shape", "strides", "padding"),
+    "avgpool": ("kernel_shape", "strides", "padding"),
+    "concat": ("concat_axis",),
+    "slice": ("begin", "end"),
+    "resize": ("method", "output_shape"),
+    "pad": ("pads",),
+    "reshape": ("output_shape",),
+    "space_to_depth": ("block_size",),
+    "depth_to_space": ("block_size",),
+    "feature_shuffle": ("groups",),
     "reduce_max": ("axes",),
     "reduce_sum": ("axes",),
     "softmax": ("axis",),
     "argmax": ("axis",),
 }
 
-
-class HNError(ValueError):
-    """A malformed HN; the message names the layer and what is wrong."""
+PADDINGS = ("VALID", "SAME", "SAME_TENSORFLOW")
+MAC_TYPES = ("conv", "dw", "deconv", "dense")  # layers with kernel:0 / bias:0
 
 
 @dataclasses.dataclass
@@ -67,6 +99,10 @@ class Layer:
     @property
     def output_shape(self) -> list[int]:
         return self.output_shapes[0]
+
+    @property
+    def activation(self) -> str:
+        return self.params.get("activation", "linear")
 
 
 @dataclasses.dataclass
@@ -102,6 +138,29 @@ class HNGraph:
     def topological(self) -> list[Layer]:
         return list(self.layers.values())
 
+    def match(self, pattern: str) -> list[Layer]:
+        """Layers whose bare or scoped name matches a glob (`conv*`, `net/output_layer*`)."""
+        return [l for l in self.layers.values()
+                if fnmatch.fnmatchcase(l.name, pattern) or fnmatch.fnmatchcase(self.scoped(l.name), pattern)]
+
+    def validate(self) -> None:
+        """Raise HNError naming the layer if the graph is malformed (see validate_graph)."""
+        validate_graph(self)
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "HN") -> "HNGraph":
+        """Build and validate a graph from the parsed HN JSON; layers are re-ordered
+        topologically (the file's order need only be roughly topological)."""
+        return _from_dict(d, source)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str = "HN") -> "HNGraph":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise HNError(f"{source} is not valid JSON: {e}") from None
+        return _from_dict(d, source)
+
     # --- (de)serialization -----------------------------------------------------------------
     def to_dict(self) -> dict:
         layers = {}
@@ -122,3 +181,292 @@ class HNGraph:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+
+# --- loading and validation ------------------------------------------------------------------
+
+def _bare(net: str, name: Any, where: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise HNError(f"{where}: layer reference {name!r} is not a name")
+    return name.split("/", 1)[1] if name.startswith(net + "/") else name
+
+
+def _shape(v: Any, where: str) -> list[int]:
+    if (not isinstance(v, list) or len(v) < 2 or not all(isinstance(x, int) for x in v)
+            or any(x <= 0 for x in v[1:])):
+        raise HNError(f"{where}: {v!r} is not a shape [-1, d1, ...] of positive ints")
+    return [-1] + list(v[1:])
+
+
+def _from_dict(d: Any, source: str) -> HNGraph:
+    if not isinstance(d, dict):
+        raise HNError(f"{source}: top level must be a JSON object with name, net_params, layers")
+    name = d.get("name")
+    if not isinstance(name, str) or not name or "/" in name:
+        raise HNError(f"{source}: 'name' must be a non-empty network name without '/'")
+    layers_d = d.get("layers")
+    if not isinstance(layers_d, dict) or not layers_d:
+        raise HNError(f"{source}: 'layers' must be a non-empty object keyed by '<net>/<layer>'")
+    net_params = d.get("net_params", {})
+    if not isinstance(net_params, dict):
+        raise HNError(f"{source}: 'net_params' must be an object")
+    layers: dict[str, Layer] = {}
+    for key, ld in layers_d.items():
+        if not key.startswith(name + "/") or key.count("/") != 1:
+            raise HNError(f"{source}: layer key '{key}' must be '{name}/<layer>'")
+        bare = key.split("/", 1)[1]
+        where = f"{source}: layer '{key}'"
+        if not isinstance(ld, dict):
+            raise HNError(f"{where}: must be an object")
+        for k in ("type", "input", "output", "input_shapes", "output_shapes"):
+            if k not in ld:
+                raise HNError(f"{where}: missing key '{k}'")
+        for k in ("input", "output", "input_shapes", "output_shapes"):
+            if not isinstance(ld[k], list):
+                raise HNError(f"{where}: '{k}' must be a list")
+        params = ld.get("params", {})
+        if not isinstance(params, dict):
+            raise HNError(f"{where}: 'params' must be an object")
+        layers[bare] = Layer(
+            name=bare, type=ld["type"],
+            input=[_bare(name, i, where) for i in ld["input"]],
+            output=[_bare(name, o, where) for o in ld["output"]],
+            input_shapes=[_shape(s, f"{where} input_shapes") for s in ld["input_shapes"]],
+            output_shapes=[_shape(s, f"{where} output_shapes") for s in ld["output_shapes"]],
+            params=params,
+            original_names=list(ld.get("original_names", [])),
+            quantization_params=dict(ld.get("quantization_params", {}) or {}),
+        )
+    g = HNGraph(name=name, layers=layers, net_params=net_params)
+    validate_graph(g, source)
+    return g
+
+
+def validate_graph(g: HNGraph, source: str = "HN") -> None:
+    """Check a graph and re-order g.layers topologically. Errors name the layer.
+
+    Checks: known type and params (required ones present, activation and padding values
+    known); edges exist and agree both ways (A lists B as output iff B lists A as input);
+    input_shapes equal the producers' output shapes; each output shape equals the one inferred
+    from the layer's inputs and params; no cycle; output_layers_order names output layers.
+    """
+    for l in g.layers.values():
+        where = f"{source}: layer '{g.scoped(l.name)}'"
+        if l.type not in LAYER_PARAMS:
+            raise HNError(f"{where}: unknown layer type '{l.type}' (known: {', '.join(LAYER_PARAMS)})")
+        unknown = set(l.params) - set(LAYER_PARAMS[l.type])
+        if unknown:
+            raise HNError(f"{where}: unknown params {sorted(unknown)} for type {l.type} "
+                          f"(allowed: {list(LAYER_PARAMS[l.type])})")
+        for k in REQUIRED_PARAMS.get(l.type, ()):
+            if k not in l.params:
+                raise HNError(f"{where}: type {l.type} needs param '{k}'")
+        act = l.params.get("activation", "linear")
+        if act not in ACTIVATIONS:
+            raise HNError(f"{where}: unknown activation '{act}' (known: {', '.join(ACTIVATIONS)})")
+        if "padding" in l.params and l.params["padding"] not in PADDINGS:
+            raise HNError(f"{where}: padding '{l.params['padding']}' is not one of {PADDINGS}")
+        for ref in l.input + l.output:
+            if ref not in g.layers:
+                raise HNError(f"{where}: dangling edge to '{g.scoped(ref)}', which is not a layer")
+        for i in l.input:
+            if l.name not in g.layers[i].output:
+                raise HNError(f"{where}: input '{i}' does not list it among its outputs")
+        for o in l.output:
+            if l.name not in g.layers[o].input:
+                raise HNError(f"{where}: output '{o}' does not list it among its inputs")
+        if l.type == "input_layer" and l.input:
+            raise HNError(f"{where}: an input_layer has no inputs")
+        if l.type == "output_layer" and (len(l.input) != 1 or l.output):
+            raise HNError(f"{where}: an output_layer has exactly one input and no outputs")
+        if l.type not in ("input_layer", "output_layer") and not l.input:
+            raise HNError(f"{where}: type {l.type} needs at least one input")
+        if l.type != "output_layer" and not l.output:
+            raise HNError(f"{where}: output of a {l.type} goes nowhere; connect it to a consumer "
+                          f"or an output_layer")
+        if len(l.input_shapes) != max(len(l.input), 1 if l.type == "input_layer" else 0):
+            raise HNError(f"{where}: {len(l.input_shapes)} input_shapes for {len(l.input)} inputs")
+        if not l.output_shapes:
+            raise HNError(f"{where}: output_shapes is empty")
+        if any(s != l.output_shapes[0] for s in l.output_shapes):
+            raise HNError(f"{where}: output_shapes differ {l.output_shapes}; a layer has one output")
+    _toposort(g, source)
+    for l in g.layers.values():
+        where = f"{source}: layer '{g.scoped(l.name)}'"
+        for i, (src, shp) in enumerate(zip(l.input, l.input_shapes)):
+            if g.layers[src].output_shape != shp:
+                raise HNError(f"{where}: shape mismatch on input {i}: input_shapes says {shp}, "
+                              f"producer '{g.scoped(src)}' outputs {g.layers[src].output_shape}")
+        try:
+            inferred = infer_output_shape(l)
+        except HNError as e:
+            raise HNError(f"{where}: {e}") from None
+        except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError) as e:
+            raise HNError(f"{where}: params {l.params} do not fit input shapes "
+                          f"{l.input_shapes}: {e}") from None
+        if inferred is not None and not _shape_ok(l, inferred):
+            raise HNError(f"{where}: shape mismatch: output_shapes says {l.output_shape}, "
+                          f"but {l.type} of {l.input_shapes} with {l.params} gives {inferred}")
+    order = g.net_params.get("output_layers_order")
+    if order is not None:
+        if not isinstance(order, list):
+            raise HNError(f"{source}: net_params.output_layers_order must be a list of names")
+        outs = {l.name for l in g.layers.values() if l.type == "output_layer"}
+        names = [_bare(g.name, n, f"{source}: output_layers_order") for n in order]
+        for n in names:
+            if n not in outs:
+                raise HNError(f"{source}: output_layers_order names '{n}', which is not an output_layer")
+        if set(names) != outs or len(names) != len(outs):
+            raise HNError(f"{source}: output_layers_order {order} must list each output layer once "
+                          f"({sorted(outs)})")
+    if not g.input_layers:
+        raise HNError(f"{source}: the network has no input_layer")
+    if not any(l.type == "output_layer" for l in g.layers.values()):
+        raise HNError(f"{source}: the network has no output_layer")
+
+
+def _toposort(g: HNGraph, source: str) -> None:
+    indeg = {n: len(set(l.input)) for n, l in g.layers.items()}
+    ready = [n for n in g.layers if indeg[n] == 0]
+    out: list[str] = []
+    while ready:
+        n = ready.pop(0)
+        out.append(n)
+        for c in dict.fromkeys(g.layers[n].output):
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                ready.append(c)
+    if len(out) != len(g.layers):
+        stuck = [g.scoped(n) for n in g.layers if n not in out]
+        raise HNError(f"{source}: cycle in the graph through layers {stuck}")
+    g.layers = {n: g.layers[n] for n in out}
+
+
+def _shape_ok(l: Layer, inferred: list[int]) -> bool:
+    if l.output_shape == inferred:
+        return True
+    # reductions may keep the reduced axes as 1 or drop them: accept either
+    if l.type in ("global_avg_pool", "reduce_max", "reduce_sum", "argmax"):
+        return [d for d in l.output_shape[1:] if d != 1] == [d for d in inferred[1:] if d != 1] \
+            and math.prod(l.output_shape[1:]) == math.prod(inferred[1:])
+    return False
+
+
+def _conv_out(n: int, k: int, s: int, d: int, padding: str) -> int:
+    if padding == "VALID":
+        eff = (k - 1) * d + 1
+        if n < eff:
+            raise HNError(f"input size {n} is smaller than the kernel extent {eff}")
+        return (n - eff) // s + 1
+    return -(-n // s)
+
+
+def infer_output_shape(l: Layer) -> list[int] | None:
+    """The output shape a layer computes from its input shapes and params (None: not
+    derivable from the inputs alone, e.g. input_layer)."""
+    p, ins = l.params, l.input_shapes
+    t = l.type
+    if t == "input_layer":
+        return None
+    x = ins[0]
+    if t in ("output_layer", "activation", "normalization", "softmax"):
+        return list(x)
+    if t in ("conv", "dw", "maxpool", "avgpool"):
+        if len(x) != 4:
+            raise HNError(f"{t} needs a [-1, H, W, C] input, got {x}")
+        k = p["kernel_shape"]
+        s = p["strides"]
+        d = p.get("dilations", [1, 1, 1, 1])
+        if t in ("maxpool", "avgpool"):
+            kh, kw, cout = k[1], k[2], x[3]
+        elif t == "conv":
+            groups = p.get("groups", 1)
+            if k[2] * groups != x[3]:
+                raise HNError(f"kernel_shape {k} with groups={groups} expects {k[2] * groups} "
+                              f"input channels, input has {x[3]}")
+            if k[3] % groups:
+                raise HNError(f"{k[3]} output channels do not split into {groups} groups")
+            kh, kw, cout = k[0], k[1], k[3]
+        else:
+            if k[2] != x[3]:
+                raise HNError(f"kernel_shape {k} expects {k[2]} input channels, input has {x[3]}")
+            kh, kw, cout = k[0], k[1], k[2] * k[3]
+        return [-1, _conv_out(x[1], kh, s[1], d[1], p["padding"]),
+                _conv_out(x[2], kw, s[2], d[2], p["padding"]), cout]
+    if t == "deconv":
+        k, s = p["kernel_shape"], p["strides"]
+        if k[2] != x[3]:
+            raise HNError(f"kernel_shape {k} expects {k[2]} input channels, input has {x[3]}")
+        if p["padding"] == "VALID":
+            return [-1, (x[1] - 1) * s[1] + k[0], (x[2] - 1) * s[2] + k[1], k[3]]
+        return [-1, x[1] * s[1], x[2] * s[2], k[3]]
+    if t == "dense":
+        k = p["kernel_shape"]
+        if k[0] != math.prod(x[1:]):
+            raise HNError(f"kernel_shape {k} expects {k[0]} input features, input {x} has "
+                          f"{math.prod(x[1:])}")
+        return [-1, k[1]]
+    if t == "global_avg_pool":
+        return [-1, 1, 1, x[3]]
+    if t == "concat":
+        ax = p["concat_axis"]
+        if not 1 <= ax < len(x):
+            raise HNError(f"concat_axis {ax} is not a non-batch axis of {x}")
+        for y in ins[1:]:
+            if len(y) != len(x) or any(a != b for i, (a, b) in enumerate(zip(x, y)) if i != ax):
+                raise HNError(f"inputs {ins} differ outside concat_axis {ax}")
+        out = list(x)
+        out[ax] = sum(y[ax] for y in ins)
+        return out
+    if t == "slice":
+        b, e = p["begin"], p["end"]
+        if len(b) != len(x) - 1 or len(e) != len(x) - 1:
+            raise HNError(f"begin/end need {len(x) - 1} entries for input {x}")
+        for i, (bb, ee) in enumerate(zip(b, e)):
+            if not 0 <= bb < ee <= x[i + 1]:
+                raise HNError(f"crop [{bb}, {ee}) is outside axis {i + 1} of size {x[i + 1]}")
+        return [-1] + [ee - bb for bb, ee in zip(b, e)]
+    if t == "resize":
+        o = p["output_shape"]
+        return [-1, o[1], o[2], x[3]]
+    if t in ("ew_add", "ew_sub", "ew_mult"):
+        if len(ins) != 2:
+            raise HNError(f"{t} takes two inputs, got {len(ins)}")
+        a, b = ins
+        if len(a) != len(b):
+            raise HNError(f"operands {a} and {b} differ in rank")
+        out = [-1]
+        for da, db in zip(a[1:], b[1:]):
+            if da != db and 1 not in (da, db):
+                raise HNError(f"operands {a} and {b} do not broadcast")
+            out.append(max(da, db))
+        return out
+    if t == "pad":
+        pads = p["pads"]
+        if len(x) != 4 or len(pads) != 3:
+            raise HNError(f"pad needs a 4-D input and pads [[t, b], [l, r], [front, back]]")
+        return [-1] + [x[i + 1] + pads[i][0] + pads[i][1] for i in range(3)]
+    if t == "reshape":
+        o = list(p["output_shape"])
+        if math.prod(o[1:]) != math.prod(x[1:]):
+            raise HNError(f"cannot reshape {x} to {o}")
+        return [-1] + o[1:]
+    if t in ("space_to_depth", "depth_to_space"):
+        bs = p["block_size"]
+        if t == "space_to_depth":
+            if x[1] % bs or x[2] % bs:
+                raise HNError(f"H, W of {x} are not multiples of block_size {bs}")
+            return [-1, x[1] // bs, x[2] // bs, x[3] * bs * bs]
+        if x[3] % (bs * bs):
+            raise HNError(f"C of {x} is not a multiple of block_size^2 = {bs * bs}")
+        return [-1, x[1] * bs, x[2] * bs, x[3] // (bs * bs)]
+    if t == "feature_shuffle":
+        if x[-1] % p["groups"]:
+            raise HNError(f"{x[-1]} channels do not split into {p['groups']} groups")
+        return list(x)
+    if t in ("reduce_max", "reduce_sum"):
+        axes = p["axes"]
+        return [1 if i in axes else d for i, d in enumerate(x)]
+    if t == "argmax":
+        return [1 if i == p["axis"] else d for i, d in enumerate(x)]
+    return None
