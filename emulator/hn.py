@@ -326,16 +326,23 @@ def validate_graph(g: HNGraph, source: str = "HN") -> None:
 
 
 def _toposort(g: HNGraph, source: str) -> None:
+    # Kahn's algorithm, ties broken by position in the file: a file already in topological
+    # order keeps its order exactly
+    import heapq
+
+    pos = {n: i for i, n in enumerate(g.layers)}
     indeg = {n: len(set(l.input)) for n, l in g.layers.items()}
-    ready = [n for n in g.layers if indeg[n] == 0]
+    ready = [pos[n] for n in g.layers if indeg[n] == 0]
+    heapq.heapify(ready)
+    names = list(g.layers)
     out: list[str] = []
     while ready:
-        n = ready.pop(0)
+        n = names[heapq.heappop(ready)]
         out.append(n)
         for c in dict.fromkeys(g.layers[n].output):
             indeg[c] -= 1
             if indeg[c] == 0:
-                ready.append(c)
+                heapq.heappush(ready, pos[c])
     if len(out) != len(g.layers):
         stuck = [g.scoped(n) for n in g.layers if n not in out]
         raise HNError(f"{source}: cycle in the graph through layers {stuck}")

@@ -1,0 +1,1 @@
+"""Importers from source frameworks to HN + native params: parse_keras, parse_tflite."""

@@ -1,0 +1,223 @@
+"""ClientRunner: one network (HN), its params in every stage, and the ways to run it.
+
+Attributes (the state a HAR saves and restores exactly):
+  hn                   HNGraph
+  native_params        {scoped key "<net>/<layer>/kernel:0": np.ndarray} or None
+  fp_optimized_params  same form; None until a pre-quantization step fills it
+  quantized_params     {str: np.ndarray} or None; owned by the quantization toolchain
+  model_script         str (the .alls text applied)
+  stream_infos         list of dicts or None (the exported network's streams)
+  metadata             dict (calibration summary, analysis results...)
+Output dicts are keyed by bare layer names ("output_layer1"), in output_layers_order.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import HNError, NoParamsError, NotQuantizedError
+from .hn import HNGraph
+from .targets import FloatExecutor, Target, as_target
+
+
+class ClientRunner:
+    def __init__(self, hn: Any = None, har: str | os.PathLike | None = None):
+        """hn: HN JSON text (as the seed's `open('net.hn').read()`), a path to an .hn file, a
+        dict or an HNGraph. har: a HAR archive path, restoring the whole runner."""
+        self.native_params: dict[str, np.ndarray] | None = None
+        self.fp_optimized_params: dict[str, np.ndarray] | None = None
+        self.quantized_params: dict[str, np.ndarray] | None = None
+        self.model_script: str = ""
+        self.stream_infos: list[dict] | None = None
+        self.metadata: dict[str, Any] = {}
+        self.har_info: dict[str, Any] = {}  # tool / version / creation time of a loaded HAR
+        self._executors: dict[str, Any] = {}
+        if (hn is None) == (har is None):
+            raise ValueError("ClientRunner needs exactly one of hn=... or har=...")
+        if har is not None:
+            from .har import load_har
+
+            load_har(self, har)
+        else:
+            self.hn = _as_hn(hn)
+
+    # --- params ----------------------------------------------------------------------------
+    def load_params(self, params: Any, which: str = "native") -> None:
+        """Load and validate params (an .npz path, its bytes, or a dict of scoped keys).
+        which: "native" (default) or "fp_optimized"."""
+        from .npz import load_params
+
+        checked = load_params(self.hn, params)
+        if which == "native":
+            self.native_params = checked
+        elif which == "fp_optimized":
+            self.fp_optimized_params = checked
+        else:
+            raise ValueError(f"which must be 'native' or 'fp_optimized', not {which!r}")
+        self._executors.clear()
+
+    def set_fp_optimized_params(self, params: Mapping[str, np.ndarray] | None) -> None:
+        """Install (validated) fp-optimized params, or None to fall back to the native ones."""
+        if params is None:
+            self.fp_optimized_params = None
+            self._executors.clear()
+        else:
+            self.load_params(params, which="fp_optimized")
+
+    def layer_params(self, name: str, which: str = "native") -> dict[str, np.ndarray]:
+        """One layer's params with bare keys ("kernel", "bias", "alpha", "mean", "std")."""
+        from .npz import layer_params
+
+        return layer_params(self.hn, self._params(which), name)
+
+    def _params(self, which: str) -> dict[str, np.ndarray]:
+        if which == "fp_optimized" and self.fp_optimized_params is not None:
+            return self.fp_optimized_params
+        if which not in ("native", "fp_optimized"):
+            raise ValueError(f"which must be 'native' or 'fp_optimized', not {which!r}")
+        if self.native_params is None:
+            raise NoParamsError(self.hn.name)
+        return self.native_params
+
+    def load_model_script(self, script: str | os.PathLike) -> None:
+        """Set the model script (.alls): a path to a file, or the script text itself."""
+        text = str(script)
+        if isinstance(script, os.PathLike) or ("\n" not in text and text.endswith(".alls")):
+            with open(script, encoding="utf-8") as f:
+                text = f.read()
+        self.model_script = text
+
+    def save_hn(self, path: str | os.PathLike) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.hn.to_json())
+
+    def save_params(self, path: str | os.PathLike, which: str = "native") -> None:
+        from .npz import save_npz
+
+        save_npz(path, self._params(which))
+
+    def save_har(self, path: str | os.PathLike) -> None:
+        """Everything in one archive; ClientRunner(har=path) restores it exactly."""
+        from .har import save_har
+
+        save_har(self, path)
+
+    def get_stream_infos(self) -> list[dict]:
+        from .stream_export import get_stream_infos
+
+        return get_stream_infos(self)
+
+    # --- inference -------------------------------------------------------------------------
+    def _executor(self, target: Target) -> FloatExecutor:
+        which = "fp_optimized" if target.name == "fp_optimized" else "native"
+        ex = self._executors.get(which)
+        if ex is None:
+            ex = self._executors[which] = FloatExecutor(self.hn, self._params(which))
+        return ex
+
+    def prepare_inputs(self, data: Any) -> dict[str, np.ndarray]:
+        """Input data as {input-layer bare name: float32 (N, ...)}, checked against the HN.
+        data: one array (single-input nets), a list in input-layer order, or a dict keyed by
+        bare or scoped input-layer names."""
+        ins = self.hn.input_layers
+        if isinstance(data, Mapping):
+            d = {self.hn.layer(k).name: v for k, v in data.items()}
+        elif isinstance(data, (list, tuple)):
+            if len(data) != len(ins):
+                raise HNError(f"network '{self.hn.name}' has {len(ins)} inputs, {len(data)} arrays given")
+            d = {l.name: v for l, v in zip(ins, data)}
+        else:
+            if len(ins) != 1:
+                raise HNError(f"network '{self.hn.name}' has inputs {[l.name for l in ins]}: "
+                              f"pass a dict from input name to array")
+            d = {ins[0].name: data}
+        out = {}
+        for l in ins:
+            if l.name not in d:
+                raise HNError(f"no data for input layer '{l.name}'")
+            a = np.asarray(d[l.name], dtype=np.float32)
+            want = l.output_shape[1:]
+            if list(a.shape[1:]) != list(want):
+                raise HNError(f"input '{l.name}' expects shape (N, {', '.join(map(str, want))}), "
+                              f"got {a.shape}; pre-process the images as the network was trained "
+                              f"(resize, channels, scaling)")
+            out[l.name] = a
+        if len({a.shape[0] for a in out.values()}) != 1:
+            raise HNError(f"inputs have different batch sizes: { {k: a.shape[0] for k, a in out.items()} }")
+        return out
+
+    def infer(self, target: Any, data: Any, inter_layers: bool = False, batch_size: int = 32):
+        """Run the network on `data` with an emulation target.
+
+        Returns {output-layer name: array} in output_layers_order; with inter_layers=True a
+        tuple (outputs, {layer name: array} for every layer). Quantized targets go to
+        emulator.quantized_exec and need run_quantization_from_np first.
+        """
+        target = as_target(target)
+        if target.quantized:
+            if self.quantized_params is None:
+                raise NotQuantizedError(repr(target))
+            from . import quantized_exec
+
+            return quantized_exec.infer(self, target, data, inter_layers=inter_layers,
+                                        batch_size=batch_size)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        ins = self.prepare_inputs(data)
+        ex = self._executor(target)
+        n = next(iter(ins.values())).shape[0]
+        outs: dict[str, list] = {}
+        alls: dict[str, list] = {}
+        for s in range(0, n, batch_size):
+            o, a = ex.run([ins[l.name][s:s + batch_size] for l in self.hn.input_layers], inter_layers)
+            for k, v in o.items():
+                outs.setdefault(k, []).append(v)
+            for k, v in a.items():
+                alls.setdefault(k, []).append(v)
+        cat = {k: np.concatenate(v) for k, v in outs.items()} if n else \
+            {l.name: np.zeros((0, *l.output_shape[1:]), np.float32) for l in self.hn.output_layers}
+        if inter_layers:
+            return cat, {k: np.concatenate(v) for k, v in alls.items()}
+        return cat
+
+    # --- TensorFlow views ------------------------------------------------------------------
+    def get_keras_model(self, target: Any):
+        """A keras.Model running this network with `target` (inputs per input layer, outputs
+        in output_layers_order)."""
+        from .tf_export import keras_model
+
+        return keras_model(self, as_target(target))
+
+    def get_tf_graph(self, target: Any, input_tensor: Any = None, fps: float | None = None,
+                     nodes: Any = None, **kwargs: Any):
+        """A TF1-compat export as the seed's Listings 7 and 8 use it: `.output_tensors`,
+        `.session`, `.all_layers_names`, `.all_layers`, `.input_tensors`, `.graph`.
+
+        input_tensor: a tf.compat.v1 placeholder (any shape; it is reshaped to the input
+        layer's shape), a list / dict of them for several inputs, or None to create one.
+        fps and nodes are accepted for the SDK's signature: the emulator has no timing model
+        and always exports the whole network.
+        """
+        from .tf_export import tf_graph
+
+        if kwargs:
+            raise TypeError(f"get_tf_graph got unexpected arguments {sorted(kwargs)}")
+        return tf_graph(self, as_target(target), input_tensor)
+
+
+def _as_hn(hn: Any) -> HNGraph:
+    if isinstance(hn, HNGraph):
+        return hn
+    if isinstance(hn, dict):
+        return HNGraph.from_dict(hn)
+    if isinstance(hn, bytes):
+        hn = hn.decode("utf-8")
+    if isinstance(hn, os.PathLike) or (isinstance(hn, str) and not hn.lstrip().startswith("{")
+                                       and os.path.exists(hn)):
+        with open(hn, encoding="utf-8") as f:
+            return HNGraph.from_json(f.read(), source=str(hn))
+    if isinstance(hn, str):
+        return HNGraph.from_json(hn)
+    raise TypeError(f"hn must be HN JSON text, a path, a dict or an HNGraph, not {type(hn).__name__}")
