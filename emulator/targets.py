@@ -9,6 +9,7 @@ Targets are small value objects: SdkNative() == SdkNative(); a class or its name
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Mapping
 
 import numpy as np
@@ -61,6 +62,18 @@ def as_target(t: Any) -> Target:
                 return cls()
     raise ValueError(f"unknown emulation target {t!r}; use SdkNative(), SdkFPOptimized(), "
                      f"SdkQuantized() or SdkNumeric()")
+
+
+class _QuietRetracing(logging.Filter):
+    """Each runner compiles its own tf.functions from one closure; TF's frequent-retracing
+    warning counts them together and would warn about traces that are intended."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not ("triggered tf.function retracing" in msg and "FloatExecutor" in msg)
+
+
+logging.getLogger("tensorflow").addFilter(_QuietRetracing())
 
 
 class FloatExecutor:
