@@ -130,24 +130,23 @@ class _Importer:
                 raise UnsupportedOpError(f"input of type {_NP_TYPES.get(t.type, t.type)}",
                                          self.tname(i), self.source, _QUANT_ADVICE)
             self.acts[i] = self.b.add_input([-1, *self.tshape(i)[1:]], self.tname(i))
-        for idx, op in enumerate(self.sg.operators):
-            code = self.model.operatorCodes[op.opcodeIndex]
-            bc = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-            name = self.opnames.get(bc, f"builtin#{bc}")
-            if name == "CUSTOM":
-                cc = code.customCode
-                name = f"CUSTOM({cc.decode() if isinstance(cc, bytes) else cc})"
+        ops = [self.describe(idx, op) for idx, op in enumerate(self.sg.operators)]
+        # an op type with no mapping at all is reported first, whatever precedes it
+        for name, node, op in ops:
+            if not hasattr(self, "_op_" + name) and name not in _CONST_FOLD:
+                raise UnsupportedOpError(name, node, self.source,
+                                         "the emulator has no HN layer for it; remove it from the "
+                                         "exported graph or replace it with supported ops")
+        for name, node, op in ops:
             outs = [o for o in op.outputs if o >= 0]
-            node = f"#{idx} -> '{self.tname(outs[0])}'" if outs else f"#{idx}"
             ins = list(op.inputs)
             if all(i < 0 or self.const(i) is not None for i in ins) and name in _CONST_FOLD:
                 self.consts[outs[0]] = _CONST_FOLD[name](self, op, ins, outs[0])
                 continue
             fn = getattr(self, "_op_" + name, None)
             if fn is None:
-                raise UnsupportedOpError(name, node, self.source,
-                                         "the emulator has no HN layer for it; remove it from the "
-                                         "exported graph or replace it with supported ops")
+                raise UnsupportedOpError(f"{name} of a computed tensor", node, self.source,
+                                         "only constant inputs of this op are folded")
             y = fn(op, ins, outs, node, name)
             if y is not None:
                 self.acts[outs[0]] = y
@@ -159,6 +158,18 @@ class _Importer:
         return self.b.build(net_name)
 
     # --- helpers ---------------------------------------------------------------------------
+    def describe(self, idx: int, op: Any) -> tuple[str, str, Any]:
+        """(op name, node description for messages, op)."""
+        code = self.model.operatorCodes[op.opcodeIndex]
+        bc = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+        name = self.opnames.get(bc, f"builtin#{bc}")
+        if name == "CUSTOM":
+            cc = code.customCode
+            name = f"CUSTOM({cc.decode() if isinstance(cc, bytes) else cc})"
+        outs = [o for o in op.outputs if o >= 0]
+        node = f"#{idx} -> '{self.tname(outs[0])}'" if outs else f"#{idx}"
+        return name, node, op
+
     def fused(self, y: int, opts: Any, node: str) -> int:
         f = int(getattr(opts, "fusedActivationFunction", 0) or 0)
         if f not in _FUSED:
@@ -289,6 +300,9 @@ class _Importer:
         if self.const(ins[1]) is None:
             raise UnsupportedOpError("DIV by a tensor", node, self.source, "")
         return self._binary(op, ins, outs, node, name, "div")
+
+    def _op_NEG(self, op, ins, outs, node, name):
+        return self.b.add_affine(self.act(ins[0], name, node), -1.0, 0.0, self.tname(outs[0]))
 
     def _activation(self, ins, outs, node, name, act, **kw):
         return self.b.add_activation(self.act(ins[0], name, node), act, self.tname(outs[0]), **kw)
