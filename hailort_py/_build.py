@@ -104,17 +104,20 @@ def _source_path(path: Path) -> str:
         return str(path)
 
 
-def make_ffibuilder() -> FFI:
+def make_ffibuilder(relative_paths: bool = True) -> FFI:
+    """The builder. setup.py wants paths relative to the project; cffi's own compile() runs in
+    its tmpdir and needs absolute ones."""
+    path = _source_path if relative_paths else str
     builder = FFI()
     builder.cdef(cdef_from_header(HEADER.read_text(encoding="utf-8")) + BATCH_HELPERS_CDEF)
     sources = sorted((NATIVE / "src").glob("*.c"))
     builder.set_source(
         "hailort_py._native",
         '#include "hailo_stream.h"\n' + BATCH_HELPERS_SOURCE,
-        sources=[_source_path(p) for p in sources],
-        include_dirs=[_source_path(NATIVE / "include"), _source_path(NATIVE / "src")],
+        sources=[path(p) for p in sources],
+        include_dirs=[path(NATIVE / "include"), path(NATIVE / "src")],
         extra_compile_args=EXTRA_COMPILE_ARGS,
-        depends=[_source_path(p) for p in [HEADER, *sorted((NATIVE / "src").glob("*.h"))]],
+        depends=[path(p) for p in [HEADER, *sorted((NATIVE / "src").glob("*.h"))]],
     )
     return builder
 
@@ -124,6 +127,5 @@ ffibuilder = make_ffibuilder()
 if __name__ == "__main__":
     import shutil
 
-    os.chdir(ROOT)
-    built = make_ffibuilder().compile(tmpdir=str(ROOT / "build" / "cffi"), verbose=True)
+    built = make_ffibuilder(relative_paths=False).compile(tmpdir=str(ROOT / "build" / "cffi"), verbose=True)
     shutil.copy(built, ROOT / "hailort_py")

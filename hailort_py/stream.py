@@ -46,7 +46,6 @@ __all__ = [
 DEFAULT_VSTREAM_QUEUE_SIZE = 2  # HailoRT's defaults for a vstream
 DEFAULT_VSTREAM_TIMEOUT_MS = 10000
 
-_INT32_MAX = 2**31 - 1
 _UINT32_MAX = 2**32 - 1
 
 
@@ -130,7 +129,7 @@ def _enum_value(enum_cls: type[_E], value: Any, what: str) -> _E | int:
         raise HailoInvalidArgumentError(
             f"{what}: expected a {enum_cls.__name__}, got {type(value).__name__} {value!r}")
     value = int(value)
-    if not -(_INT32_MAX + 1) <= value <= _INT32_MAX:
+    if not 0 <= value <= _UINT32_MAX:
         raise HailoInvalidArgumentError(f"{what}: {enum_cls.__name__} value {value} out of range")
     try:
         return enum_cls(value)
@@ -153,7 +152,7 @@ def _flags_value(value: Any, what: str) -> FormatFlags | int:
     if isinstance(value, (bool, float)) or not isinstance(value, (int, np.integer)):
         raise HailoInvalidArgumentError(f"{what}: expected FormatFlags, got {value!r}")
     value = int(value)
-    if not 0 <= value <= _INT32_MAX:
+    if not 0 <= value <= _UINT32_MAX:
         raise HailoInvalidArgumentError(f"{what}: FormatFlags value {value} out of range")
     known = int(FormatFlags.QUANTIZED | FormatFlags.TRANSPOSED)
     return FormatFlags(value) if value & ~known == 0 else value

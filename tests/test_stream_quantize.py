@@ -65,13 +65,15 @@ def test_quantize_by_hand():
                                   [65535, 2])
 
 
-def test_quantize_divides_rather_than_multiplies():
-    """x / scale and x * (1 / scale) differ for some float32 pairs; the doc says divide."""
-    scale = np.float32(0.1)
-    recip = np.float32(1) / scale
-    xs = np.arange(1, 200000, dtype=np.float32) * np.float32(0.05)
-    differs = xs[np.rint(xs / scale) != np.rint(xs * recip)]
-    assert differs.size, "test needs values where the two roundings differ"
+@pytest.mark.parametrize("scale", [0.1, 0.3, 1 / 255, 0.0175, 3.3])
+def test_quantize_divides_rather_than_multiplies(scale):
+    """Near .5 ties, x / scale and x * (1 / scale) round differently; the doc says divide."""
+    scale = np.float32(scale)
+    ties = ((np.arange(0, 65000, dtype=np.float32) + np.float32(0.5)) * scale).astype(np.float32)
+    xs = np.concatenate([ties, np.nextafter(ties, np.float32(np.inf)),
+                         np.nextafter(ties, np.float32(-np.inf))])
+    differs = xs[np.rint(xs / scale) != np.rint(xs * (np.float32(1) / scale))]
+    assert differs.size > 100, "test needs values where the two roundings differ"
     qp = QuantInfo(0, scale, 0, 1e6)
     np.testing.assert_array_equal(quantize(differs, qp, np.uint16),
                                   np.minimum(np.rint(differs / scale), 65535).astype(np.uint16))

@@ -106,12 +106,26 @@ def test_batch_split_across_threads_matches_reference(monkeypatch, direction, th
     user = Format(T.FLOAT32, O.NHWC)
     ctx = (InputTransformContext if direction == StreamDirection.H2D else OutputTransformContext)(
         stream, user, threads=threads)
+    chunks = []
+    run_chunk = ctx._run_chunk
+
+    def recording_run_chunk(src_ptr, dst_ptr, first, count):
+        chunks.append((first, count))
+        return run_chunk(src_ptr, dst_ptr, first, count)
+
+    monkeypatch.setattr(ctx, "_run_chunk", recording_run_chunk)
     frames = random_source_frames(rng, stream, user, 7)
     out = ctx.transform(np.stack(frames))
     for i, frame in enumerate(frames):
         assert out[i].tobytes() == reference_result(stream, user, frame)
-    # every worker got its own C context, returned to the free list
-    assert len(ctx._free_contexts) == min(threads, 7)
+    # the batch was cut into `threads` contiguous chunks covering every frame once
+    assert len(chunks) == threads
+    assert sorted(chunks)[0][0] == 0
+    assert sum(count for _, count in chunks) == 7
+    covered = sorted(i for first, count in chunks for i in range(first, first + count))
+    assert covered == list(range(7))
+    # every C context taken for a chunk went back to the free list
+    assert 1 <= len(ctx._free_contexts) <= threads
 
 
 def test_empty_batch_returns_empty_destination():
