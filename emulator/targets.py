@@ -78,7 +78,8 @@ logging.getLogger("tensorflow").addFilter(_QuietRetracing())
 
 class FloatExecutor:
     """A float target compiled once for one set of params: tf.functions over graph_exec.execute
-    with run_float_layer, the params held as constants. Batch size is free (one trace)."""
+    with run_float_layer, the params embedded as constants. Batch size is free (one trace).
+    `layer_fn` builds the same layers in whatever graph is current (Keras, tf.compat.v1)."""
 
     def __init__(self, hn: Any, params: Mapping[str, np.ndarray]):
         import tensorflow as tf
@@ -91,8 +92,9 @@ class FloatExecutor:
         self._inputs = [l.name for l in hn.input_layers]
         self._outputs = [l.name for l in hn.output_layers]
         self._layer_names = [l.name for l in hn.topological()]
-        consts = {l.name: {k: tf.constant(v) for k, v in layer_params(hn, params, l.name).items()}
-                  for l in hn.topological()}
+        # numpy, not tf.constant: the executor also builds graphs for tf.compat.v1 sessions and
+        # Keras models, and a constant belongs to the graph it was made in
+        consts = {l.name: layer_params(hn, params, l.name) for l in hn.topological()}
 
         def fn(layer, xs):
             return run_float_layer(layer, xs, consts[layer.name])
