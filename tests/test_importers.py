@@ -16,6 +16,9 @@ from emulator.errors import ModelImportError, UnsupportedOpError
 
 REL_TOL = 1e-4  # the bound for real models against the framework
 
+# TF still ships tf.lite.Interpreter (the reference the TFLite importer is checked against)
+pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
+
 
 def _keras_outputs(model, x):
     out = model.predict(x, verbose=0, batch_size=len(x))
