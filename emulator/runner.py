@@ -3,7 +3,8 @@
 Attributes (the state a HAR saves and restores exactly):
   hn                   HNGraph
   native_params        {scoped key "<net>/<layer>/kernel:0": np.ndarray} or None
-  fp_optimized_params  same form; None until a pre-quantization step fills it
+  fp_optimized_params  same form; None until a pre-quantization step fills it (assign a new
+                       dict or call set_fp_optimized_params; compiled targets follow the dict)
   quantized_params     {str: np.ndarray} or None; owned by the quantization toolchain
   model_script         str (the .alls text applied)
   stream_infos         list of dicts or None (the exported network's streams)
@@ -111,11 +112,15 @@ class ClientRunner:
 
     # --- inference -------------------------------------------------------------------------
     def _executor(self, target: Target) -> FloatExecutor:
+        # keyed by the identity of the params dict and the HN: assigning a new dict to
+        # runner.native_params / fp_optimized_params recompiles (mutating one in place does not)
         which = "fp_optimized" if target.name == "fp_optimized" else "native"
-        ex = self._executors.get(which)
-        if ex is None:
-            ex = self._executors[which] = FloatExecutor(self.hn, self._params(which))
-        return ex
+        params = self._params(which)
+        key = (id(params), id(self.hn))
+        cached = self._executors.get(which)
+        if cached is None or cached[0] != key:
+            cached = self._executors[which] = (key, FloatExecutor(self.hn, params), params)
+        return cached[1]
 
     def prepare_inputs(self, data: Any) -> dict[str, np.ndarray]:
         """Input data as {input-layer bare name: float32 (N, ...)}, checked against the HN.

@@ -65,6 +65,12 @@ def test_fp_optimized_uses_its_params_or_native(onet_runner, mtcnn_images_48):
         r.layer_params("dense2")["bias"][0] + 1.0)
     r.set_fp_optimized_params(None)
     assert np.array_equal(r.infer(SdkFPOptimized(), x)["output_layer1"], native["output_layer1"])
+    # assigning the attribute directly (as a pre-quantization step may) is picked up too
+    p2 = dict(r.native_params)
+    p2["onet/dense2/bias:0"] = p2["onet/dense2/bias:0"] - 2.0
+    r.fp_optimized_params = p2
+    np.testing.assert_allclose(r.infer(SdkFPOptimized(), x)["output_layer1"],
+                               native["output_layer1"] - 2.0, rtol=1e-5, atol=1e-5)
 
 
 def test_quantized_targets_without_quantization(onet_runner, mtcnn_images_48):
