@@ -111,6 +111,8 @@ def make_ffibuilder(relative_paths: bool = True) -> FFI:
     builder = FFI()
     builder.cdef(cdef_from_header(HEADER.read_text(encoding="utf-8")) + BATCH_HELPERS_CDEF)
     sources = sorted((NATIVE / "src").glob("*.c"))
+    if not sources:
+        raise RuntimeError(f"no C sources in {NATIVE / 'src'}: the extension would not link")
     builder.set_source(
         "hailort_py._native",
         '#include "hailo_stream.h"\n' + BATCH_HELPERS_SOURCE,

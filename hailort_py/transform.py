@@ -142,16 +142,6 @@ def _transform_params(user_format) -> TransformParams:
         f"got {type(user_format).__name__}")
 
 
-class _FrameBuffer:
-    """A validated numpy buffer: the array, its frame count (None for a single frame)."""
-
-    __slots__ = ("array", "frames")
-
-    def __init__(self, array: np.ndarray, frames: int | None):
-        self.array = array
-        self.frames = frames
-
-
 # ----------------------------------------------------------------------- contexts ---
 class _TransformContext:
     _DIRECTION: StreamDirection
@@ -199,6 +189,9 @@ class _TransformContext:
         else:
             self.host_shape, self.host_dtype = _host_layout(stream_info, self.user_format)
         self._src, self._dst = self._sides()
+        # device buffers may be raw uint8 bytes
+        self._src_raw_ok = self._DIRECTION == StreamDirection.D2H
+        self._dst_raw_ok = self._DIRECTION == StreamDirection.H2D
         for (shape, dtype), size, side in ((self._src, self.src_frame_size, "source"),
                                            (self._dst, self.dst_frame_size, "destination")):
             if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != size:
@@ -245,8 +238,8 @@ class _TransformContext:
         return f"<{type(self).__name__} {self._what}>"
 
     # -- validation
-    def _frame_buffer(self, array, layout, side: str, raw_bytes_ok: bool,
-                      writable: bool = False) -> _FrameBuffer:
+    def _validated(self, array, layout, side: str, raw_bytes_ok: bool, writable: bool = False):
+        """(array, frames): frames is None for a single frame, N for a batch (N, *shape)."""
         shape, dtype = layout
         if not isinstance(array, np.ndarray):
             if raw_bytes_ok and not writable and isinstance(array, (bytes, bytearray, memoryview)):
@@ -260,59 +253,71 @@ class _TransformContext:
             else:
                 raise HailoInvalidArgumentError(
                     f"{self._what}: the {side} has dtype {array.dtype}, expected {dtype}")
-        if array.shape == shape:
+        array_shape = array.shape
+        if array_shape == shape:
             frames = None
-        elif array.shape[1:] == shape and array.ndim == len(shape) + 1:
-            frames = array.shape[0]
+        elif array_shape[1:] == shape and len(array_shape) == len(shape) + 1:
+            frames = array_shape[0]
         else:
             raise HailoInsufficientBufferError(
-                f"{self._what}: the {side} has shape {array.shape}, expected one frame "
+                f"{self._what}: the {side} has shape {array_shape}, expected one frame "
                 f"{shape} or a batch (N, {', '.join(map(str, shape))})")
-        if not array.flags.c_contiguous:
+        flags = array.flags
+        if not flags.c_contiguous:
             raise HailoInvalidArgumentError(
                 f"{self._what}: the {side} must be C-contiguous (np.ascontiguousarray)")
-        if writable and not array.flags.writeable:
+        if writable and not flags.writeable:
             raise HailoInvalidArgumentError(f"{self._what}: the {side} is read-only")
-        return _FrameBuffer(array, frames)
+        return array, frames
 
     # -- the transform
     def transform(self, src, dst: np.ndarray | None = None) -> np.ndarray:
         """Transforms one frame, or a batch of N frames (leading axis), from src into dst and
         returns dst (allocated when None). When no step is required and dst is None, returns
         src viewed as the destination (no copy; shares memory with src)."""
-        src_buf = self._frame_buffer(src, self._src, "source", self._DIRECTION == StreamDirection.D2H)
-        src = src_buf.array
-        batch = () if src_buf.frames is None else (src_buf.frames,)
+        src, frames = self._validated(src, self._src, "source", self._src_raw_ok)
         dst_shape, dst_dtype = self._dst
         if dst is None:
+            batch_shape = dst_shape if frames is None else (frames,) + dst_shape
             if not self.is_transformation_required:
-                return src.view(dst_dtype).reshape(batch + dst_shape)
-            dst = np.empty(batch + dst_shape, dst_dtype)
+                return src.view(dst_dtype).reshape(batch_shape)
+            dst = np.empty(batch_shape, dst_dtype)
         else:
-            dst_buf = self._frame_buffer(dst, self._dst, "destination",
-                                         self._DIRECTION == StreamDirection.H2D, writable=True)
-            if dst_buf.frames != src_buf.frames:
+            dst, dst_frames = self._validated(dst, self._dst, "destination", self._dst_raw_ok,
+                                              writable=True)
+            if dst_frames != frames:
                 raise HailoInsufficientBufferError(
-                    f"{self._what}: the source holds {src_buf.frames or 1} frame(s) "
-                    f"({'batch' if batch else 'single'}), the destination "
-                    f"{dst_buf.frames or 1} ({'batch' if dst_buf.frames is not None else 'single'})")
+                    f"{self._what}: the source holds {_frames_text(frames)}, "
+                    f"the destination {_frames_text(dst_frames)}")
             if np.may_share_memory(src, dst):
                 raise HailoInvalidArgumentError(f"{self._what}: source and destination overlap")
-        frames = src_buf.frames if src_buf.frames is not None else 1
-        if frames:
-            self._run_frames(src, dst, frames)
+        if frames is None:
+            self._run_single(src, dst)
+        elif frames:
+            self._run_batch(src, dst, frames)
         return dst
 
-    def _run_frames(self, src: np.ndarray, dst: np.ndarray, frames: int) -> None:
+    def _run_single(self, src: np.ndarray, dst: np.ndarray) -> None:
+        ctx = self._acquire()
+        try:
+            status = self._c_transform_frame(ctx, ffi.from_buffer(src), self.src_frame_size,
+                                             ffi.from_buffer(dst, require_writable=True),
+                                             self.dst_frame_size)
+        finally:
+            self._free_contexts.append(ctx)
+        if status != lib.HAILO_SUCCESS:
+            _check(status, f"{self._what}: transforming the frame")
+
+    def _run_batch(self, src: np.ndarray, dst: np.ndarray, frames: int) -> None:
         src_ptr = ffi.from_buffer(src)
         dst_ptr = ffi.from_buffer(dst, require_writable=True)
         total_bytes = frames * (self.src_frame_size + self.dst_frame_size)
         workers = min(self._threads, frames) if total_bytes >= PARALLEL_MIN_BYTES else 1
-        bounds = [frames * k // workers for k in range(workers + 1)]
-        chunks = [(bounds[k], bounds[k + 1] - bounds[k]) for k in range(workers)]
         if workers == 1:
             results = [self._run_chunk(src_ptr, dst_ptr, 0, frames)]
         else:
+            bounds = [frames * k // workers for k in range(workers + 1)]
+            chunks = [(bounds[k], bounds[k + 1] - bounds[k]) for k in range(workers)]
             pool = _shared_executor()
             futures = [pool.submit(self._run_chunk, src_ptr, dst_ptr, first, count)
                        for first, count in chunks[1:]]
@@ -320,10 +325,10 @@ class _TransformContext:
             results += [f.result() for f in futures]
         for status, frame in results:
             if status != lib.HAILO_SUCCESS:
-                where = f"frame {frame} of the batch" if frames > 1 else "the frame"
-                _check(status, f"{self._what}: transforming {where}")
+                _check(status, f"{self._what}: transforming frame {frame} of the batch")
 
     def _run_chunk(self, src_ptr, dst_ptr, first: int, count: int) -> tuple[int, int]:
+        """Frames [first, first + count) in one C call -> (status, index of the failed frame)."""
         ctx = self._acquire()
         try:
             failed = ffi.new("size_t *")
@@ -333,6 +338,10 @@ class _TransformContext:
             return status, first + failed[0]
         finally:
             self._free_contexts.append(ctx)
+
+
+def _frames_text(frames: int | None) -> str:
+    return "a single frame" if frames is None else f"a batch of {frames} frame(s)"
 
 
 class InputTransformContext(_TransformContext):
@@ -349,6 +358,7 @@ class InputTransformContext(_TransformContext):
     _c_dst_frame_size = staticmethod(lib.hailo_input_transform_context_get_dst_frame_size)
     _c_is_required = staticmethod(lib.hailo_is_input_transformation_required)
     _c_describe = staticmethod(lib.hailo_describe_input_transform_context)
+    _c_transform_frame = staticmethod(lib.hailo_transform_frame_by_input_transform_context)
     _c_transform_frames = staticmethod(lib.hailort_py_transform_input_frames)
 
     def _sides(self):
@@ -371,6 +381,7 @@ class OutputTransformContext(_TransformContext):
     _c_dst_frame_size = staticmethod(lib.hailo_output_transform_context_get_dst_frame_size)
     _c_is_required = staticmethod(lib.hailo_is_output_transformation_required)
     _c_describe = staticmethod(lib.hailo_describe_output_transform_context)
+    _c_transform_frame = staticmethod(lib.hailo_transform_frame_by_output_transform_context)
     _c_transform_frames = staticmethod(lib.hailort_py_transform_output_frames)
 
     def _sides(self):
