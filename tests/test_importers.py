@@ -403,6 +403,25 @@ def test_tflite_unsupported_op_names_op_and_node():
     assert e.value.op == "SIN" and "#1" in e.value.node and "SIN" in str(e.value)
 
 
+def test_tflite_custom_op_is_refused():
+    """A model whose SIN op is re-labelled as the custom op 'MyPostProcess' (as a model with a
+    vendor op would be): the error names the custom op and its node."""
+    import flatbuffers
+    import tensorflow as tf
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromPackedBuf(_tflite(lambda x: tf.sin(x) + 1.0, [1, 4, 4, 2]), 0)
+    for oc in m.operatorCodes:
+        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == schema.BuiltinOperator.SIN:
+            oc.builtinCode = oc.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+            oc.customCode = "MyPostProcess"
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    with pytest.raises(UnsupportedOpError) as e:
+        parse_tflite(bytes(b.Output()))
+    assert e.value.op == "CUSTOM(MyPostProcess)" and "#0" in e.value.node
+
+
 @pytest.mark.slow
 def test_tflite_lstm_is_refused():
     import keras

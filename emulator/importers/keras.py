@@ -122,7 +122,7 @@ class _Walker:
                 x = self.call(layer, [x], {}, prefix + op.name + "/")
             return x
         if isinstance(op, Functional):
-            inner = prefix + op.name + "/" if prefix or op is not None else prefix
+            inner = prefix + op.name + "/"  # nesting path, kept in original_names
             return op._run_through_graph(
                 args[0] if len(args) == 1 else list(args), operation_fn=lambda o: o,
                 call_fn=lambda o, *a, **k: self.call(o, list(a), k, inner))
@@ -331,7 +331,7 @@ class _Walker:
                                      "softmax over the last axis only")
         return _T(self.b.add("softmax", [ts[0].id], shp, {"axis": len(shp) - 1}, source=name))
 
-    def _ew(self, kind: str, ts: list[_T], name: str, out: list[int]) -> _T:
+    def _ew(self, kind: str, ts: list[_T], name: str) -> _T:
         if len(ts) < 2:
             raise UnsupportedOpError(f"{kind} with {len(ts)} input", name, self.source, "needs two inputs")
         y = ts[0].id
@@ -341,13 +341,13 @@ class _Walker:
         return _T(y)
 
     def _l_Add(self, layer, ts, args, kwargs, name):
-        return self._ew("ew_add", ts, name, None)
+        return self._ew("ew_add", ts, name)
 
     def _l_Subtract(self, layer, ts, args, kwargs, name):
-        return self._ew("ew_sub", ts, name, None)
+        return self._ew("ew_sub", ts, name)
 
     def _l_Multiply(self, layer, ts, args, kwargs, name):
-        return self._ew("ew_mult", ts, name, None)
+        return self._ew("ew_mult", ts, name)
 
     def _l_Concatenate(self, layer, ts, args, kwargs, name):
         rank = len(self.b.shape(ts[0].id))
@@ -495,7 +495,7 @@ class _Walker:
         if isinstance(a, _T) and isinstance(b, _T):
             if kind is None:
                 raise UnsupportedOpError(f"keras op {cls} of two tensors", name, self.source, _ADVICE)
-            return self._ew(kind, [a, b], name, None)
+            return self._ew(kind, [a, b], name)
         t, c, t_first = (a, b, True) if isinstance(a, _T) else (b, a, False)
         c = np.asarray(c, np.float64)
         if cls == "Add":
