@@ -152,8 +152,10 @@ class _TransformContext:
             raise HailoInvalidArgumentError(
                 f"{type(self).__name__}: expected a StreamInfo, got {type(stream_info).__name__}")
         self.stream_info = stream_info
-        self._what = f"{self._KIND} transform of {stream_info}"
         params = _transform_params(user_format)
+        preposition = "from" if self._DIRECTION == StreamDirection.H2D else "to"
+        self._what = (f"{self._KIND} transform of {stream_info} {preposition} user "
+                      f"{params.user_buffer_format}")
         self._c_info = stream_info._to_c()
         self._c_params = params._to_c()
         self._free_contexts = [self._new_c_context()]
@@ -168,8 +170,7 @@ class _TransformContext:
                 f"{self._what}: resolving the user format")
             #: The user format with AUTO resolved.
             self.user_format = Format._from_c(resolved)
-        self._what = (f"{self._KIND} transform of {stream_info} "
-                      f"{'from' if self._DIRECTION == StreamDirection.H2D else 'to'} user {self.user_format}")
+        self._what = f"{self._KIND} transform of {stream_info} {preposition} user {self.user_format}"
 
         ctx = self._free_contexts[0]
         #: Bytes of one source / destination frame (C's view).
@@ -211,9 +212,7 @@ class _TransformContext:
             check_status = lib.hailo_check_transform_params(self._c_info.ptr, self._c_params,
                                                             msg, MESSAGE_SIZE)
             detail = ffi.string(msg).decode("utf-8", "replace") if check_status else ""
-            user = self._c_params.user_buffer_format
-            _check(status, f"cannot create the {self._what} (user format type={user.type} "
-                           f"order={user.order} flags={user.flags}): {detail or 'creation failed'}")
+            _check(status, f"cannot create the {self._what}: {detail or 'creation failed'}")
         return ffi.gc(ptr[0], self._c_release)
 
     @property

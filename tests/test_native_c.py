@@ -32,26 +32,39 @@ def test_c_unit_tests():
     run_make("check")
 
 
-def test_cpp_interop_over_fresh_golden_vectors(tmp_path):
-    cases = list(golden.fixed_cases())
+@pytest.fixture(scope="module")
+def golden_dir(tmp_path_factory):
+    """Fresh golden vectors: the committed fixed cases plus 600 random ones."""
     import stream_cases
 
-    cases += list(stream_cases.random_golden_cases(600, seed=20261127))
-    golden.write_cases(cases, tmp_path)
-    output = run_make("interop", f"GOLDEN_DIR={tmp_path}")
-    match = re.search(r"(\d+) passed, (\d+) failed", output)
-    assert match, f"no 'N passed, M failed' line in:\n{output[-3000:]}"
-    passed, failed = map(int, match.groups())
+    out = tmp_path_factory.mktemp("golden")
+    cases = list(golden.fixed_cases()) + list(stream_cases.random_golden_cases(600, seed=20261127))
+    golden.write_cases(cases, out)
+    return out, len(cases)
+
+
+def assert_interop_passed(output: str, expected: int) -> None:
+    counts = re.findall(r"(\d+) passed, (\d+) failed", output)
+    assert counts, f"no 'N passed, M failed' line in:\n{output[-3000:]}"
+    passed, failed = map(int, counts[-1])
     assert failed == 0, output[-6000:]
-    assert passed == len(cases), f"{passed} passed of {len(cases)} written"
+    assert passed == expected, f"{passed} passed of {expected} written:\n{output[-3000:]}"
+
+
+def test_cpp_interop_over_fresh_golden_vectors(golden_dir):
+    directory, count = golden_dir
+    assert_interop_passed(run_make("interop", f"GOLDEN_DIR={directory}"), count)
 
 
 @pytest.mark.slow
-def test_sanitizers():
-    run_make("asan")
+def test_sanitizers(golden_dir):
+    """C tests and the interop program under ASan + UBSan, also over our golden vectors."""
+    directory, count = golden_dir
+    assert_interop_passed(run_make("asan", f"GOLDEN_DIR={directory}"), count)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("clang") is None, reason="clang (libFuzzer) is not installed")
 def test_fuzz():
-    run_make("fuzz", "FUZZ_SECONDS=20")
+    output = run_make("fuzz", "FUZZ_SECONDS=20")
+    assert "Done" in output or "stat::number_of_executed_units" in output, output[-3000:]

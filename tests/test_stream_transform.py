@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import golden
 import reference_stream as ref
 import stream_cases
-from hailort_py import (Format, FormatOrder as O, FormatType as T, ImageShape,
+from hailort_py import (Format, FormatFlags, FormatOrder as O, FormatType as T, ImageShape,
                         InputTransformContext, OutputTransformContext, QuantInfo, StreamDirection,
                         StreamInfo)
 import hailort_py.transform as transform_module
@@ -218,3 +218,29 @@ def test_nms_by_score_frame_is_a_structured_scalar():
     per_class = nms_by_class_detections(by_class, 3)
     assert [len(d) for d in per_class] == [1, 0, 2]
     np.testing.assert_array_equal(per_class[0][0], np.float32([10, 20, 30, 40, 300]) / 4096)
+
+
+DEVICE_TRANSPOSED_BUG = pytest.mark.xfail(
+    strict=True, reason="C bug: with TRANSPOSED on the device format, the context transposes "
+    "according to the user flag alone, while hailo_is_transpose_required (and the doc: 'the "
+    "TRANSPOSED flag differs') compares both flags")
+
+
+@pytest.mark.parametrize("device_flags,user_flags", [
+    (FormatFlags.NONE, FormatFlags.NONE), (FormatFlags.NONE, FormatFlags.TRANSPOSED),
+    pytest.param(FormatFlags.TRANSPOSED, FormatFlags.NONE, marks=DEVICE_TRANSPOSED_BUG),
+    pytest.param(FormatFlags.TRANSPOSED, FormatFlags.TRANSPOSED, marks=DEVICE_TRANSPOSED_BUG),
+])
+def test_context_transposes_iff_the_decision_function_says_so(device_flags, user_flags):
+    from hailort_py._raw import ffi, lib
+
+    s = StreamInfo("t", StreamDirection.H2D, Format(T.UINT8, O.NHWC, device_flags),
+                   ImageShape(2, 4, 1), ImageShape(2, 4, 1))
+    user = Format(T.UINT8, O.NHWC, user_flags)
+    device_format, user_format = ffi.new("hailo_format_t *"), ffi.new("hailo_format_t *")
+    s.format._fill_c(device_format)
+    user._fill_c(user_format)
+    required = ffi.new("bool *")
+    assert lib.hailo_is_transpose_required(user_format, device_format, required) == 0
+    ctx = InputTransformContext(s, user)
+    assert ("transpose" in ctx.description) == bool(required[0]), ctx.description
