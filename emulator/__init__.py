@@ -3,7 +3,7 @@
 Public names mirror the seed's SDK:
     from emulator import ClientRunner, parse_keras, parse_tflite
     from emulator import SdkNative, SdkFPOptimized, SdkQuantized, SdkNumeric
-    from emulator import run_quantization_from_np
+    from emulator import run_quantization_from_np, EmulatedDevice
 Names resolve lazily, so `import emulator.hn` (or the runtime on a device host) does not pull
 in TensorFlow until a name that needs it is used.
 """
@@ -23,6 +23,7 @@ _LAZY = {
     "SdkQuantized": ("emulator.targets", "SdkQuantized"),
     "SdkNumeric": ("emulator.targets", "SdkNumeric"),
     "run_quantization_from_np": ("emulator.quantization", "run_quantization_from_np"),
+    "EmulatedDevice": ("emulator.device", "EmulatedDevice"),
 }
 
 __all__ = sorted(_LAZY) + ["errors"]

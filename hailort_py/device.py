@@ -1,0 +1,107 @@
+"""The device interface: a chip that runs configured networks on raw device frames.
+
+A backend (the in-process emulated chip of `emulator.EmulatedDevice`, or later a remote device
+behind the device server) implements `Device`. Everything host-side -- quantization, format
+conversion, padding -- stays in the transform contexts, exactly as with a real device: a
+`Device` only ever sees device frames, flat arrays of `hw_frame_size` bytes.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Mapping
+
+import numpy as np
+
+from .errors import HailoInvalidArgumentError, HailoNotFoundError
+from .stream import StreamInfo
+from .transform import _device_layout
+
+
+class Device(abc.ABC):
+    """A chip with one or more networks on it.
+
+    `infer` takes and returns raw device frames: for each stream, an array of shape
+    (N, elements) of the stream's device dtype (uint8, or uint16 for 16-bit streams) where
+    elements * itemsize == StreamInfo.hw_frame_size.
+    """
+
+    @abc.abstractmethod
+    def network_names(self) -> list[str]:
+        """The networks this device serves, the default first."""
+
+    @abc.abstractmethod
+    def stream_infos(self, network_name: str | None = None) -> list[StreamInfo]:
+        """Every input and output stream of a network (the default one when None)."""
+
+    @abc.abstractmethod
+    def _infer(self, network_name: str, raw_inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs validated raw inputs; returns one raw array per output stream."""
+
+    def infer(self, raw_inputs: Mapping[str, np.ndarray],
+              network_name: str | None = None) -> dict[str, np.ndarray]:
+        """Runs a batch of raw device frames through a network and returns raw output frames,
+        keyed by stream name. Raises HailoInvalidArgumentError naming the stream when a frame
+        has the wrong dtype or size, or a stream is missing or unknown."""
+        network = self._network_name(network_name)
+        infos = self.stream_infos(network)
+        inputs = {s.name: s for s in infos if s.is_input}
+        unknown = sorted(set(raw_inputs) - set(inputs))
+        if unknown:
+            raise HailoNotFoundError(
+                f"network '{network}' has no input stream {unknown}; its inputs are {sorted(inputs)}")
+        missing = sorted(set(inputs) - set(raw_inputs))
+        if missing:
+            raise HailoInvalidArgumentError(
+                f"network '{network}': no frames given for input stream(s) {missing}")
+        batch = None
+        checked = {}
+        for name, info in inputs.items():
+            frames = check_raw_frames(info, raw_inputs[name])
+            if batch is not None and frames.shape[0] != batch:
+                raise HailoInvalidArgumentError(
+                    f"network '{network}': input stream '{name}' has {frames.shape[0]} frames, "
+                    f"the other inputs {batch}; every input needs the same batch size")
+            batch = frames.shape[0]
+            checked[name] = frames
+        return self._infer(network, checked)
+
+    def _network_name(self, network_name: str | None) -> str:
+        names = self.network_names()
+        if network_name is None:
+            return names[0]
+        if network_name not in names:
+            raise HailoNotFoundError(
+                f"no network '{network_name}' on this device; it serves {names}")
+        return network_name
+
+    def close(self) -> None:
+        """Releases the device. Closing twice is harmless."""
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def raw_frame_layout(info: StreamInfo) -> tuple[tuple[int, ...], np.dtype]:
+    """numpy shape and dtype of one raw device frame of a stream."""
+    return _device_layout(info)
+
+
+def check_raw_frames(info: StreamInfo, frames) -> np.ndarray:
+    """Validates a batch of raw device frames of a stream; returns it as (N, elements)."""
+    (elements,), dtype = _device_layout(info)
+    if not isinstance(frames, np.ndarray):
+        raise HailoInvalidArgumentError(
+            f"{info}: raw frames must be a numpy array, got {type(frames).__name__}")
+    if frames.dtype != dtype:
+        raise HailoInvalidArgumentError(
+            f"{info}: raw frames have dtype {frames.dtype}, the device stream takes {dtype}")
+    if frames.ndim == 1:
+        frames = frames[None]
+    if frames.ndim != 2 or frames.shape[1] != elements:
+        raise HailoInvalidArgumentError(
+            f"{info}: raw frames have shape {frames.shape}, expected (N, {elements}) "
+            f"({info.hw_frame_size} bytes a frame)")
+    return np.ascontiguousarray(frames)
