@@ -79,32 +79,37 @@ def random_quant_info(rng: np.random.Generator, device_type: T) -> QuantInfo:
     return QuantInfo(zp, scale, lo, hi)
 
 
-def random_shapes(rng: np.random.Generator, config: Config) -> tuple[tuple, tuple]:
-    """(shape, hw_shape) that satisfy the device order's constraints."""
+def random_shapes(rng: np.random.Generator, config: Config, wide: bool = False) -> tuple[tuple, tuple]:
+    """(shape, hw_shape) that satisfy the device order's constraints. `wide` frames are big
+    enough for the C library's vector loops (widths and feature counts past 64) and their
+    tails; the default small ones keep the examples fast."""
     order, dtype = config.device_order, config.device_type
+    k = 9 if wide else 1  # widths and feature counts scale by this
     r = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731
-    pad = lambda: r(0, 3) if rng.random() < 0.6 else 0  # noqa: E731
+    pad = lambda: r(0, 3 * (1 + wide * 4)) if rng.random() < 0.6 else 0  # noqa: E731
     if order == O.NC:
-        c = r(1, 40)
+        c = r(1, 40 * k)
         return (1, 1, c), (1, 1, c + pad())
     if order == O.NHW:
-        h, w = r(1, 6), r(1, 11)
+        h, w = r(1, 6), r(1, 11 * k)
         return (h, w, 1), (h + pad(), w + pad(), 1)
     if order == O.RGB888:
-        h, w = r(1, 5), r(1, 9)
+        h, w = r(1, 5), r(1, 9 * k)
         return (h, w, 3), (h + pad(), w + pad(), 4)
     if order == O.YUY2:
-        h, w = r(1, 5), r(1, 9)
+        h, w = r(1, 5), r(1, 9 * k)
         hh, hw = h + pad(), w + pad()
         while (hh * hw * 2 * ref.TYPE_BYTES[dtype]) % ref.ALIGN:
             hw += 1
         return (h, w, 2), (hh, hw, 2)
     if order in ref.NV_DEVICE_ORDERS:
-        h, w = 2 * r(1, 3), 2 * r(1, 5)
-        return (h, w, 3), (h + 2 * r(0, 1), w + 2 * r(0, 2), 3)
+        h, w = 2 * r(1, 3), 2 * r(1, 5 * k)
+        return (h, w, 3), (h + 2 * r(0, 1), w + 2 * r(0, 2 * k), 3)
     if order == O.HAILO_NMS_ON_CHIP:
         return (1, 1, 1), (1, 1, 1)
-    h, w, c = r(1, 5), r(1, 11), r(1, 20 if order == O.F8CR else 9)
+    h = r(1, 5 if not wide else 3)
+    w = r(1, 11 * k)
+    c = r(1, 20 * (1 + 2 * wide) if order == O.F8CR else 9 * k)
     hw_shape = (h + pad(), w + pad(), c + pad())
     if order == O.F8CR:
         hw_shape = (hw_shape[0], hw_shape[1], ref.align_up(c, 8) + 8 * int(rng.random() < 0.2))
@@ -119,8 +124,9 @@ def random_nms_info(rng: np.random.Generator) -> NmsInfo:
     return NmsInfo(classes, per_class, total, 8, int(rng.integers(1, 4)))
 
 
-def random_stream(rng: np.random.Generator, config: Config, name: str = "s") -> StreamInfo:
-    shape, hw_shape = random_shapes(rng, config)
+def random_stream(rng: np.random.Generator, config: Config, name: str = "s",
+                  wide: bool = False) -> StreamInfo:
+    shape, hw_shape = random_shapes(rng, config, wide)
     qp = random_quant_info(rng, config.device_type)
     qps: tuple[QuantInfo, ...] = ()
     nms = None

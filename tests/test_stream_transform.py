@@ -92,6 +92,24 @@ def test_c_matches_reference(config, seed, batch):
     assert np.shares_memory(again, src) == (not ctx.is_transformation_required)
 
 
+WIDE = settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.id for c in CONFIGS])
+@WIDE
+@given(seed=st.integers(0, 2**32 - 1))
+def test_c_matches_reference_on_wide_frames(config, seed):
+    """Frames wide enough for the C library's vector loops, their tails and misalignments."""
+    rng = np.random.default_rng(seed)
+    stream = stream_cases.random_stream(rng, config, name="wide", wide=True)
+    user = stream_cases.random_user_format(rng, config)
+    ctx = make_context(stream, user)
+    frames = random_source_frames(rng, stream, user, 2)
+    out = ctx.transform(np.stack(frames))
+    for i, frame in enumerate(frames):
+        assert out[i].tobytes() == reference_result(stream, user, frame), f"frame {i} of {ctx!r}"
+
+
 def _nhcw_stream(direction=StreamDirection.H2D, shape=(6, 10, 3), hw=(6, 16, 3)):
     return StreamInfo("bulk", direction, Format(T.UINT8, O.NHCW), ImageShape(*shape),
                       ImageShape(*hw), QuantInfo(128, 1 / 64, -2, 1.984375))
