@@ -66,6 +66,10 @@ static int is_transposed(hailo_format_flags_t f)
 {
     return ((uint32_t)f & (uint32_t)HAILO_FORMAT_FLAGS_TRANSPOSED) != 0u;
 }
+static int format_known(const hailo_format_t *f)
+{
+    return type_known(f->type) && order_known(f->order) && flags_known(f->flags);
+}
 
 /* ---------------------------------------------------------- order pairs --- */
 #define DIR_IN 1u
@@ -301,7 +305,7 @@ hailo_status hailo_is_transpose_required(const hailo_format_t *src_format,
                                          const hailo_format_t *dst_format, bool *required)
 {
     if (src_format == NULL || dst_format == NULL || required == NULL ||
-        !flags_known(src_format->flags) || !flags_known(dst_format->flags))
+        !format_known(src_format) || !format_known(dst_format))
         return HAILO_INVALID_ARGUMENT;
     *required = is_transposed(src_format->flags) != is_transposed(dst_format->flags);
     return HAILO_SUCCESS;
@@ -313,7 +317,7 @@ hailo_status hailo_is_reorder_required(const hailo_3d_image_shape_t *src_shape,
                                        const hailo_format_t *dst_format, bool *required)
 {
     if (src_shape == NULL || src_format == NULL || dst_shape == NULL || dst_format == NULL ||
-        required == NULL || !order_known(src_format->order) || !order_known(dst_format->order))
+        required == NULL || !format_known(src_format) || !format_known(dst_format))
         return HAILO_INVALID_ARGUMENT;
     hailo_format_order_t a = src_format->order, b = dst_format->order;
     int orders_differ = a != b && a != HAILO_FORMAT_ORDER_AUTO && b != HAILO_FORMAT_ORDER_AUTO;
@@ -343,8 +347,7 @@ static hailo_status transformation_required(const hailo_stream_info_t *si,
     hailo_status st = hs_plan_build(si, params, direction, &plan, NULL, 0);
     if (st != HAILO_SUCCESS) return st;
     *required = !plan.no_transform &&
-                (plan.quantize || plan.transpose || plan.reorder || plan.pad ||
-                 is_transposed(plan.user.flags) != is_transposed(plan.device.flags));
+                (plan.quantize || plan.transpose || plan.reorder || plan.pad);
     return HAILO_SUCCESS;
 }
 
@@ -616,8 +619,10 @@ hailo_status hs_plan_build(const hailo_stream_info_t *si, const hailo_transform_
     default: break;
     }
 
-    /* 9. TRANSPOSED where a transpose has a meaning */
-    int transposed = !plan->no_transform && is_transposed(r.flags);
+    /* 9. TRANSPOSED where a transpose has a meaning. A transpose runs when the flags of the
+     * user and device formats differ (hailo_is_transpose_required); then the host frame
+     * holds (W, H, C) of the stream's shape. */
+    int transposed = !plan->no_transform && is_transposed(r.flags) != is_transposed(dev->flags);
     if (transposed && (is_yuv_device(dev->order) || nms || dev->order == HAILO_FORMAT_ORDER_NC ||
                        dev->order == HAILO_FORMAT_ORDER_RGB888))
         return fail(HAILO_INVALID_OPERATION, msg, msg_size, si,

@@ -236,6 +236,13 @@ static void test_decisions(void)
     CHECK(!b);
     hailo_format_t bad = {U8, HAILO_FORMAT_ORDER_NHWC, (hailo_format_flags_t)16};
     CHECK_STATUS(hailo_is_transpose_required(&a, &bad, &b), HAILO_INVALID_ARGUMENT);
+    hailo_format_t bad_order = {U8, (hailo_format_order_t)55, HAILO_FORMAT_FLAGS_NONE};
+    hailo_format_t bad_type = {(hailo_format_type_t)9, HAILO_FORMAT_ORDER_NHWC, HAILO_FORMAT_FLAGS_NONE};
+    CHECK_STATUS(hailo_is_transpose_required(&bad_order, &a, &b), HAILO_INVALID_ARGUMENT);
+    CHECK_STATUS(hailo_is_transpose_required(&a, &bad_type, &b), HAILO_INVALID_ARGUMENT);
+    hailo_3d_image_shape_t s1 = shp(1, 1, 1);
+    CHECK_STATUS(hailo_is_reorder_required(&s1, &bad_type, &s1, &a, &b), HAILO_INVALID_ARGUMENT);
+    CHECK_STATUS(hailo_is_reorder_required(&s1, &a, &s1, &bad, &b), HAILO_INVALID_ARGUMENT);
     CHECK_STATUS(hailo_is_transpose_required(NULL, &a, &b), HAILO_INVALID_ARGUMENT);
 
     hailo_3d_image_shape_t s = shp(4, 4, 3), s2 = shp(4, 8, 3), s16 = shp(4, 4, 16), s8 = shp(4, 4, 8);
@@ -264,6 +271,7 @@ static void test_decisions(void)
 /* When no step is needed the context is a plain copy and says so; sizes are equal. */
 static void test_transformation_required_and_copy(void)
 {
+    bool b2 = false;
     hailo_stream_info_t si = stream(HAILO_H2D_STREAM, U8, HAILO_FORMAT_ORDER_NHCW, shp(4, 8, 3), shp(4, 8, 3));
     hailo_transform_params_t p = params(AUTO_T, HAILO_FORMAT_ORDER_NHCW, 0);
     bool req = true;
@@ -313,6 +321,24 @@ static void test_transformation_required_and_copy(void)
     CHECK_OK(hailo_create_output_transform_context(&o, &p, &oc));
     CHECK_OK(hailo_describe_output_transform_context(oc, msg, sizeof msg));
     CHECK_CONTAINS(msg, "cast UINT8->FLOAT32");
+    /* a transpose runs iff the TRANSPOSED flags of the user and device formats differ */
+    const int flag_cases[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
+    for (int i = 0; i < 4; i++) {
+        hailo_stream_info_t t = stream(HAILO_H2D_STREAM, U8, HAILO_FORMAT_ORDER_NHWC, shp(2, 4, 1), shp(2, 4, 1));
+        t.format.flags = flag_cases[i][0] ? HAILO_FORMAT_FLAGS_TRANSPOSED : HAILO_FORMAT_FLAGS_NONE;
+        hailo_transform_params_t tp = params(U8, HAILO_FORMAT_ORDER_NHWC, flag_cases[i][1] ? HAILO_FORMAT_FLAGS_TRANSPOSED : 0);
+        CHECK_OK(hailo_is_transpose_required(&tp.user_buffer_format, &t.format, &b2));
+        CHECK_OK(hailo_is_input_transformation_required(&t, &tp, &req));
+        CHECK(req == b2 && b2 == (flag_cases[i][0] != flag_cases[i][1]));
+        hailo_input_transform_context tc;
+        CHECK_OK(hailo_create_input_transform_context(&t, &tp, &tc));
+        CHECK_OK(hailo_describe_input_transform_context(tc, msg, sizeof msg));
+        CHECK((strstr(msg, "transpose") != NULL) == b2);
+        unsigned char x[8] = {0, 1, 2, 3, 4, 5, 6, 7}, z[8];
+        CHECK_OK(hailo_transform_frame_by_input_transform_context(tc, x, 8, z, 8));
+        CHECK(z[1] == (b2 ? 2 : 1)); /* host (W=4, H=2) when transposed: z[h=0][w=1] = x[w=1][h=0] */
+        hailo_release_input_transform_context(tc);
+    }
     float y[32];
     unsigned char q[32];
     for (int i = 0; i < 32; i++) q[i] = (unsigned char)(200 + i);
