@@ -346,7 +346,8 @@ def write_cases(cases, out: Path) -> list[Path]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="directory to write .case files to")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="directory to write .case files to (its old .case files are removed)")
     parser.add_argument("--random", type=int, default=DEFAULT_RANDOM_CASES, metavar="N",
                         help="random cases to add to the fixed ones (tests/stream_cases.py; "
                              f"default {DEFAULT_RANDOM_CASES})")
@@ -354,6 +355,8 @@ def main(argv=None) -> int:
                         help=f"seed of the random cases (default {DEFAULT_SEED})")
     args = parser.parse_args(argv)
     cases = list(fixed_cases())
+    for stale in args.out.glob("*.case") if args.out.is_dir() else ():
+        stale.unlink()  # the directory holds exactly this set afterwards
     if args.random:
         import stream_cases
 
