@@ -71,21 +71,21 @@ def cdef_from_header(text: str) -> str:
     cffi turns into module constants), and the `#ifdef __cplusplus` blocks (the extern "C"
     guards) dropped whole. Comments are left for cffi's parser, which ignores them."""
     out = []
-    cplusplus_depth = 0  # > 0 while inside an #ifdef __cplusplus block
+    in_cplusplus = False  # inside an #ifdef __cplusplus block
     nesting = 0  # #if nesting inside that block
     for line in text.splitlines():
         stripped = line.strip()
-        if cplusplus_depth:
+        if in_cplusplus:
             if re.match(r"#\s*if", stripped):
                 nesting += 1
             elif re.match(r"#\s*endif", stripped):
                 if nesting == 0:
-                    cplusplus_depth = 0
+                    in_cplusplus = False
                 else:
                     nesting -= 1
             continue
         if re.match(r"#\s*ifdef\s+__cplusplus\b", stripped):
-            cplusplus_depth, nesting = 1, 0
+            in_cplusplus, nesting = True, 0
             continue
         if stripped.startswith("#"):
             if _INTEGER_DEFINE.match(stripped):

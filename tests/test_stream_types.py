@@ -267,3 +267,22 @@ def test_transformation_required_matches_reference(config):
         required = ffi.new("bool *")
         assert fn(s._to_c().ptr, TransformParams(user)._to_c(), required) == lib.HAILO_SUCCESS
         assert required[0] == ref.is_transformation_required(s, user), (s, user)
+
+
+def test_cdef_is_the_public_header():
+    """The cffi declarations come from native/include/hailo_stream.h: every function and
+    integer #define of the header is in the module, and nothing C++ or preprocessor leaks."""
+    import re
+
+    from hailort_py import _build
+
+    header = _build.HEADER.read_text()
+    cdef = _build.cdef_from_header(header)
+    assert "extern" not in cdef and "__cplusplus" not in cdef
+    assert all(line.startswith("#define") for line in cdef.splitlines() if line.startswith("#"))
+    functions = set(re.findall(r"\b(hailo_\w+)\s*\(", header))
+    assert len(functions) > 25
+    for name in functions:
+        assert hasattr(lib, name), name
+    for name, value in re.findall(r"#define\s+(HAILO_\w+)\s+(\d+)\s*$", header, re.M):
+        assert getattr(lib, name) == int(value)
