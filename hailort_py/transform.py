@@ -97,7 +97,7 @@ def _host_layout(stream: StreamInfo, user: Format) -> tuple[tuple[int, ...], np.
     """numpy shape and dtype of one host frame of the (resolved) user format."""
     order = user.order
     h, w, c = stream.shape
-    if user.is_transposed:
+    if user.is_transposed != stream.format.is_transposed:  # a transpose runs
         h, w = w, h
     nms = stream.nms_info
     if order == FormatOrder.HAILO_NMS_BY_CLASS:

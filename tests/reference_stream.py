@@ -191,7 +191,7 @@ def check(stream: StreamInfo, user: Format) -> tuple[int, Format | None]:
         return INVALID_ARGUMENT, None
     if dev.order in NV_DEVICE_ORDERS and (h % 2 or w % 2 or hh % 2 or hw % 2):
         return INVALID_ARGUMENT, None
-    if (resolved.flags & FormatFlags.TRANSPOSED) and (
+    if host_transposed(stream, resolved) and (
             dev.order in YUV_DEVICE_ORDERS or is_nms or dev.order in (O.NC, O.RGB888)):
         return INVALID_OPERATION, None
     return SUCCESS, resolved
@@ -203,7 +203,7 @@ def is_transformation_required(stream: StreamInfo, user: Format) -> bool:
     dev = stream.format
     if r.type != dev.type:
         return True
-    if (r.flags & FormatFlags.TRANSPOSED) != (dev.flags & FormatFlags.TRANSPOSED):
+    if host_transposed(stream, r):
         return True
     if r.order != dev.order or tuple(stream.shape) != tuple(stream.hw_shape):
         return True
@@ -236,9 +236,15 @@ def hw_frame_size(stream: StreamInfo) -> int:
     return align_up(_device_payload_bytes(stream), ALIGN)
 
 
+def host_transposed(stream: StreamInfo, user: Format) -> bool:
+    """A transpose runs when the TRANSPOSED flags of the user and device formats differ; the
+    host frame then holds (W, H, C)."""
+    return bool((int(user.flags) ^ int(stream.format.flags)) & FormatFlags.TRANSPOSED)
+
+
 def _hw(stream: StreamInfo, user: Format) -> tuple[int, int]:
     h, w = stream.shape.height, stream.shape.width
-    return (w, h) if user.flags & FormatFlags.TRANSPOSED else (h, w)
+    return (w, h) if host_transposed(stream, user) else (h, w)
 
 
 def host_shape(stream: StreamInfo, user: Format) -> tuple[int, ...]:
@@ -297,14 +303,14 @@ def host_to_logical(stream: StreamInfo, user: Format, host: np.ndarray) -> np.nd
         t = host.reshape(1, 1, c)
     else:
         raise AssertionError(order)
-    if user.flags & FormatFlags.TRANSPOSED:
+    if host_transposed(stream, user):
         t = t.transpose(1, 0, 2)
     return t
 
 
 def logical_to_host(stream: StreamInfo, user: Format, t: np.ndarray) -> np.ndarray:
     """The logical (H, W, C) tensor -> a host frame of a numeric order."""
-    if user.flags & FormatFlags.TRANSPOSED:
+    if host_transposed(stream, user):
         t = t.transpose(1, 0, 2)
     order = user.order
     if order in (O.NHWC, O.FCR, O.F8CR):

@@ -138,6 +138,8 @@ def random_stream(rng: np.random.Generator, config: Config, name: str = "s",
         nms = random_nms_info(rng)
         qp = QuantInfo(float(rng.integers(0, 8)), float(2.0 ** -rng.integers(8, 14)), 0.0, 1.0)
     device_flags = FormatFlags.QUANTIZED if rng.random() < 0.2 else FormatFlags.NONE
+    if config.device_order not in NO_TRANSPOSE_ORDERS and rng.random() < 0.15:
+        device_flags |= FormatFlags.TRANSPOSED  # a transpose runs iff the two flags differ
     return StreamInfo(name=name, direction=config.direction,
                       format=Format(config.device_type, config.device_order, device_flags),
                       shape=ImageShape(*shape), hw_shape=ImageShape(*hw_shape), quant_info=qp,

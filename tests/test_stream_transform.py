@@ -238,16 +238,9 @@ def test_nms_by_score_frame_is_a_structured_scalar():
     np.testing.assert_array_equal(per_class[0][0], np.float32([10, 20, 30, 40, 300]) / 4096)
 
 
-DEVICE_TRANSPOSED_BUG = pytest.mark.xfail(
-    strict=True, reason="C bug: with TRANSPOSED on the device format, the context transposes "
-    "according to the user flag alone, while hailo_is_transpose_required (and the doc: 'the "
-    "TRANSPOSED flag differs') compares both flags")
-
-
 @pytest.mark.parametrize("device_flags,user_flags", [
     (FormatFlags.NONE, FormatFlags.NONE), (FormatFlags.NONE, FormatFlags.TRANSPOSED),
-    pytest.param(FormatFlags.TRANSPOSED, FormatFlags.NONE, marks=DEVICE_TRANSPOSED_BUG),
-    pytest.param(FormatFlags.TRANSPOSED, FormatFlags.TRANSPOSED, marks=DEVICE_TRANSPOSED_BUG),
+    (FormatFlags.TRANSPOSED, FormatFlags.NONE), (FormatFlags.TRANSPOSED, FormatFlags.TRANSPOSED),
 ])
 def test_context_transposes_iff_the_decision_function_says_so(device_flags, user_flags):
     from hailort_py._raw import ffi, lib
@@ -262,3 +255,6 @@ def test_context_transposes_iff_the_decision_function_says_so(device_flags, user
     assert lib.hailo_is_transpose_required(user_format, device_format, required) == 0
     ctx = InputTransformContext(s, user)
     assert ("transpose" in ctx.description) == bool(required[0]), ctx.description
+    assert ctx.host_shape == ((4, 2, 1) if required[0] else (2, 4, 1))
+    host = np.arange(8, dtype=np.uint8).reshape(ctx.host_shape)
+    assert ctx.transform(host).tobytes() == ref.input_frame(s, ctx.user_format, host)
