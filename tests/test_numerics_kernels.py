@@ -15,6 +15,14 @@ from emulator.numerics import activations as A, kernels as K, params as P
 from emulator.quant_errors import LimvalsOutSmallRangeError, UnsupportedRequiredSlopeError
 
 
+def I(t):
+    """A kernel result (tensor, float64 or int64 holding exact integers) as int64 numpy."""
+    a = np.asarray(t)
+    if a.dtype.kind == "f":
+        assert np.array_equal(a, np.round(a)), "non-integer value in an exact result"
+    return a.astype(np.int64)
+
+
 def codes(rng, shape, bits, lo=0, hi=None):
     hi = (1 << bits) - 1 if hi is None else hi
     return rng.integers(lo, hi + 1, shape).astype(np.uint8 if bits == 8 else np.uint16)
@@ -168,10 +176,11 @@ def test_lut_16_bit_output_and_saturation():
 def test_rescale_ties_round_half_up_and_r0():
     acc = np.array([-3, -2, -1, 0, 1, 2, 3, 5, -5], np.int64)
     # M * 2^-r = 1/2: ties everywhere, rounded towards +inf
-    y = K.rescale(acc, 16384, 15)
-    assert list(y) == [-1, -1, 0, 0, 1, 1, 2, 3, -2]
-    assert np.array_equal(y, ref.ref_shift_round(acc, 16384, 15))
-    assert list(K.rescale(acc, 3, 0)) == list(acc * 3)
+    for a in (acc, acc.astype(np.float64)):  # int64 and float64 accumulators
+        y = I(K.rescale(a, 16384, 15))
+        assert list(y) == [-1, -1, 0, 0, 1, 1, 2, 3, -2]
+        assert np.array_equal(y, ref.ref_shift_round(acc, 16384, 15))
+        assert list(I(K.rescale(a, 3, 0))) == list(acc * 3)
 
 
 @pytest.mark.parametrize("bits", [8, 16])
@@ -188,10 +197,14 @@ def test_requantize_saturation_and_per_channel(bits, rng):
     lo = np.full(C, zp)
     hi = np.full(C, qm)
     hi[2] = zp + 17  # relu6-like per-channel clip
-    out = K.requantize(acc, M, r, zp, lo, hi, bits)
+    out = np.asarray(K.requantize(acc, M, r, zp, lo, hi, bits))
     exp = ref.ref_clamp_act(acc, M, r, zp, lo, hi)
     assert out.dtype == (np.uint8 if bits == 8 else np.uint16)
     assert np.array_equal(out.astype(np.int64), exp)
+    # the float64 representation (|acc| < 2^38) gives the same codes
+    small = acc >> 9
+    assert np.array_equal(np.asarray(K.requantize(small.astype(np.float64), M, r, zp, lo, hi, bits)),
+                          np.asarray(K.requantize(small, M, r, zp, lo, hi, bits)))
     assert out[..., 2].max() <= zp + 17 and (out == qm).any() and (out == zp).any()
 
 
@@ -202,7 +215,8 @@ def test_two_slope_negative_and_zero_alpha(rng):
     r = np.full(C, 20)
     alphas = np.array([0.25, -0.5, 0.0, 1.5, 1e-12, 0.01])
     Mn, rn = P.derive_signed_rescale(alphas * 20000 * 2.0 ** -20, 8)
-    out = K.requantize_two_slope(acc, M, r, Mn, rn, 100, 8)
+    out = np.asarray(K.requantize_two_slope(acc.astype(np.float64), M, r, Mn, rn, 100, 8))
+    assert np.array_equal(out, np.asarray(K.requantize_two_slope(acc, M, r, Mn, rn, 100, 8)))
     assert np.array_equal(out.astype(np.int64), ref.ref_two_slope(acc, M, r, Mn, rn, 100, 8))
     neg = acc[..., 2] < 0
     assert np.all(out[..., 2][neg] == 100)  # alpha = 0: negative side is the zero point
@@ -212,7 +226,8 @@ def test_lut_activation_kernel(rng):
     lut = rng.integers(0, 256, 65536).astype(np.uint8)
     acc = rng.integers(-(1 << 30), 1 << 30, size=(4, 9))
     M, r = np.full(9, 30001), np.arange(9) + 12
-    out = K.lut_activation(acc, M, r, 32768, lut)
+    out = np.asarray(K.lut_activation(acc, M, r, 32768, lut))
+    assert np.array_equal(out, np.asarray(K.lut_activation(acc.astype(np.float64), M, r, 32768, lut)))
     assert np.array_equal(out.astype(np.int64), ref.ref_lut_act(acc, M, r, 32768, lut))
     assert (out == lut[0]).any() or (out == lut[65535]).any()  # pre-code saturates at the ends
 
@@ -240,9 +255,9 @@ def test_conv_matches_reference(case, rng):
     w = weights(rng, (*k, cin // groups, cout), bw)
     bias = rng.integers(-5000, 5000, cout)
     pads = K.spatial_pads(in_hw, k, s, d, padding)
-    acc = K.conv2d_acc(q, zp, bi, w, bias, s, d, pads, groups)
+    acc = I(K.conv2d_acc(q, zp, bi, w, bias, s, d, pads, groups))
     exp = ref.ref_conv(q.astype(np.int64) - zp, w, s, d, pads, groups) + bias
-    assert acc.dtype == np.int64 and np.array_equal(acc, exp)
+    assert np.array_equal(acc, exp)
 
 
 def test_conv_float32_and_float64_paths_at_the_bound(rng):
@@ -258,22 +273,27 @@ def test_conv_float32_and_float64_paths_at_the_bound(rng):
         w = w.reshape(3, 3, cin, 1)
         assert 255 * np.abs(w).sum() == total * 255
         q = rng.choice(np.array([0, 255], np.uint8), size=(1, 4, 4, cin))
-        acc = K.conv2d_acc(q, 0, 8, w, np.zeros(1, np.int64))
+        acc = I(K.conv2d_acc(q, 0, 8, w, np.zeros(1, np.int64)))
         assert np.array_equal(acc, ref.ref_conv(q.astype(np.int64), w))
-    assert K.exact_dtype((1 << 24) - 1) == np.float32 and K.exact_dtype(1 << 24) == np.float64
+    import tensorflow as tf
+
+    assert K.exact_dtype((1 << 24) - 1) == tf.float32 and K.exact_dtype(1 << 24) == tf.float64
+    assert K.exact_dtype(1 << 53) is None
 
 
 def test_limb_split_path_is_exact(rng):
     """Beyond 2^53 the input is split into 8-bit limbs; exercised by declaring a huge x_max."""
     x = rng.integers(-65535, 65536, size=(3, 40)).astype(np.int64)
     w = rng.integers(-32767, 32768, size=(40, 5)).astype(np.int64)
+    import tensorflow as tf
+
     calls = []
 
     def op(a, b):
         calls.append(a.dtype)
-        return np.matmul(a, b)
+        return tf.matmul(a, b)
 
-    y = K.exact_linear(op, x, 1 << 40, w, int(np.abs(w).sum(0).max()))
+    y = I(K.exact_linear(op, x, 1 << 40, w, int(np.abs(w).sum(0).max())))
     assert np.array_equal(y, x @ w) and len(calls) == 2
 
 
@@ -285,7 +305,7 @@ def test_depthwise_matches_reference(mult, s, padding, zp, bits, rng):
     w = weights(rng, (3, 3, 5, mult), 8)
     bias = rng.integers(-300, 300, 5 * mult)
     pads = K.spatial_pads((9, 8), (3, 3), s, (1, 1), padding)
-    acc = K.depthwise_acc(q, zp, bits, w, bias, s, (1, 1), pads)
+    acc = I(K.depthwise_acc(q, zp, bits, w, bias, s, (1, 1), pads))
     exp = ref.ref_depthwise(q.astype(np.int64) - zp, w, s, (1, 1), pads) + bias
     assert np.array_equal(acc, exp)
 
@@ -295,7 +315,7 @@ def test_dense_matches_reference(bits_in, bits_w, rng):
     q = codes(rng, (4, 3, 3, 17), bits_in)
     w = weights(rng, (3 * 3 * 17, 11), bits_w)
     bias = rng.integers(-99, 99, 11)
-    acc = K.dense_acc(q, 5, bits_in, w, bias)
+    acc = I(K.dense_acc(q, 5, bits_in, w, bias))
     assert np.array_equal(acc, ref.ref_dense(q.astype(np.int64) - 5, w) + bias)
 
 
@@ -309,7 +329,7 @@ def test_deconv_matches_reference(padding, s, k, rng):
         out_hw = ((ih - 1) * s[0] + k[0], (iw - 1) * s[1] + k[1])
     else:
         out_hw = (ih * s[0], iw * s[1])
-    acc = K.deconv_acc(q, 200, 8, w, np.zeros(4, np.int64), s, out_hw, padding)
+    acc = I(K.deconv_acc(q, 200, 8, w, np.zeros(4, np.int64), (ih, iw), s, out_hw, padding))
     assert np.array_equal(acc, ref.ref_deconv(q.astype(np.int64) - 200, w, s, out_hw, padding))
 
 
@@ -321,12 +341,12 @@ def test_ew_ops_match_reference(bits, rng):
     qb = codes(rng, (2, 1, 1, 3), bits)  # broadcast (SE-block style)
     A_, s_acc = P.ew_multipliers([0.03, 0.011], bits)
     za, zb = (0, (1 << bits) - 1)
-    acc = K.ew_add_acc(qa, za, A_[0], qb, zb, A_[1])
+    acc = I(K.ew_add_acc(qa, za, bits, A_[0], qb, zb, bits, A_[1]))
     exp = int(A_[0]) * (qa.astype(np.int64) - za) + int(A_[1]) * (qb.astype(np.int64) - zb)
     assert np.array_equal(acc, exp)
-    acc = K.ew_add_acc(qa, za, A_[0], qb, zb, A_[1], subtract=True)
+    acc = I(K.ew_add_acc(qa, za, bits, A_[0], qb, zb, bits, A_[1], subtract=True))
     assert np.array_equal(acc, int(A_[0]) * (qa.astype(np.int64) - za) - int(A_[1]) * (qb.astype(np.int64) - zb))
-    acc = K.ew_mult_acc(qa, za, qb, zb)
+    acc = I(K.ew_mult_acc(qa, za, qb, zb))
     assert np.array_equal(acc, (qa.astype(np.int64) - za) * (qb.astype(np.int64) - zb))
 
 
@@ -335,10 +355,11 @@ def test_ew_ops_match_reference(bits, rng):
 def test_maxpool_padding_never_wins(k, s, padding, rng):
     q = codes(rng, (2, 7, 9, 4), 8, lo=0, hi=3)  # many zeros: padding would tie, never exceed
     pads = K.spatial_pads((7, 9), k, s, (1, 1), padding)
-    out = K.maxpool(q, k, s, pads)
+    out = np.asarray(K.maxpool(q, k, s, pads))
     assert out.dtype == np.uint8 and np.array_equal(out.astype(np.int64), ref.ref_maxpool(q, k, s, pads))
     q16 = codes(rng, (1, 7, 9, 2), 16)
-    assert np.array_equal(K.maxpool(q16, k, s, pads).astype(np.int64), ref.ref_maxpool(q16, k, s, pads))
+    out16 = np.asarray(K.maxpool(q16, k, s, pads))
+    assert out16.dtype == np.uint16 and np.array_equal(out16.astype(np.int64), ref.ref_maxpool(q16, k, s, pads))
 
 
 @pytest.mark.parametrize("k,s,padding,include", [((3, 3), (2, 2), "SAME", False), ((3, 3), (1, 1), "SAME_TENSORFLOW", False),
@@ -346,25 +367,26 @@ def test_maxpool_padding_never_wins(k, s, padding, rng):
 def test_avgpool_counts_and_sums(k, s, padding, include, rng):
     q = codes(rng, (2, 7, 8, 3), 8)
     pads = K.spatial_pads((7, 8), k, s, (1, 1), padding)
-    acc = K.avgpool_acc(q, 9, 8, k, s, pads)
+    acc = I(K.avgpool_acc(q, 9, 8, k, s, pads))
     assert np.array_equal(acc, ref.ref_window_sum(q.astype(np.int64) - 9, k, s, pads))
     counts = K.pool_counts((7, 8), k, s, pads, include)
     assert np.array_equal(counts, ref.ref_window_counts((7, 8), k, s, pads, include))
     vals = np.unique(counts)
     s_in, s_out = 0.02, 0.015
     M, r = P.derive_rescale(s_in / (vals * s_out), 8)
-    out = K.requantize_per_position(acc, counts, vals, M, r, 4, 8)
-    Mmap = M[np.searchsorted(vals, counts)][None, :, :, None]
-    rmap = r[np.searchsorted(vals, counts)][None, :, :, None]
+    Mmap = M[np.searchsorted(vals, counts)]
+    rmap = r[np.searchsorted(vals, counts)]
+    out = np.asarray(K.requantize_per_position(acc.astype(np.float64), Mmap, rmap, 4, 8))
+    Mmap, rmap = Mmap[None, :, :, None], rmap[None, :, :, None]
     exp = np.clip(ref.ref_shift_round(acc, Mmap, rmap) + 4, 0, 255)
     assert np.array_equal(out.astype(np.int64), exp)
 
 
 def test_global_sum_and_reductions(rng):
     q = codes(rng, (3, 5, 6, 4), 16)
-    assert np.array_equal(K.global_sum_acc(q, 100), (q.astype(np.int64) - 100).sum(axis=(1, 2)))
-    assert np.array_equal(K.reduce_sum_acc(q, 7, (3,)), (q.astype(np.int64) - 7).sum(axis=3, keepdims=True))
-    assert np.array_equal(K.reduce_max(q, (1, 2)), q.max(axis=(1, 2), keepdims=True))
+    assert np.array_equal(I(K.global_sum_acc(q, 100, 16)), (q.astype(np.int64) - 100).sum(axis=(1, 2)))
+    assert np.array_equal(I(K.reduce_sum_acc(q, 7, 16, (3,))), (q.astype(np.int64) - 7).sum(axis=3, keepdims=True))
+    assert np.array_equal(np.asarray(K.reduce_max(q, (1, 2))), q.max(axis=(1, 2), keepdims=True))
 
 
 @pytest.mark.parametrize("n_in,n_out", [(4, 8), (5, 3), (7, 7), (3, 10), (1, 4), (6, 1)])
@@ -373,14 +395,14 @@ def test_resize_matches_reference(n_in, n_out, align, half, rng):
     q = codes(rng, (2, n_in, n_in + 1, 3), 8)
     out_hw = (n_out, n_out + 2)
     assert list(K.nearest_indices(n_in, n_out, align, half)) == ref.ref_nearest_index(n_in, n_out, align, half)
-    assert np.array_equal(K.resize_nearest(q, out_hw, align, half),
+    assert np.array_equal(np.asarray(K.resize_nearest(q, out_hw, align, half)),
                           q[:, ref.ref_nearest_index(n_in, n_out, align, half)][
                               :, :, ref.ref_nearest_index(n_in + 1, n_out + 2, align, half)])
-    acc = K.resize_bilinear_acc(q, 128, out_hw, align, half)
+    acc = I(K.resize_bilinear_acc(q, 128, out_hw, align, half))
     assert np.array_equal(acc, ref.ref_bilinear_acc(q.astype(np.int64) - 128, out_hw, align, half))
     # the output keeps the input grid: m = 2^-16 -> M = 2^14, r = 30
     M, r = P.derive_rescale(2.0 ** -16, 8)
-    out = K.requantize(acc, M, r, 128, 0, 255, 8)
+    out = np.asarray(K.requantize(acc.astype(np.float64), M, r, 128, 0, 255, 8))
     assert out.min() >= q.min() and out.max() <= q.max()
 
 
@@ -405,27 +427,28 @@ def test_bilinear_close_to_tensorflow(rng):
         y = tf.raw_ops.ResizeBilinear(images=q.astype(np.float32), size=[11, 13], align_corners=align,
                                       half_pixel_centers=half).numpy()
         acc = K.resize_bilinear_acc(q, 0, (11, 13), align, half)
-        out = K.requantize(acc, 1 << 14, 30, 0, 0, 255, 8)
+        out = np.asarray(K.requantize(acc, 1 << 14, 30, 0, 0, 255, 8))
         assert np.abs(out.astype(np.float64) - y).max() <= 1.0
 
 
 def test_data_movement_matches_reference(rng):
     q = codes(rng, (2, 4, 6, 8), 8)
-    assert np.array_equal(K.space_to_depth(q, 2), ref.ref_space_to_depth(q, 2))
+    assert np.array_equal(np.asarray(K.space_to_depth(q, 2)), ref.ref_space_to_depth(q, 2))
     for mode in ("DCR", "CRD"):
-        assert np.array_equal(K.depth_to_space(q, 2, mode), ref.ref_depth_to_space(q, 2, mode))
-    assert np.array_equal(K.feature_shuffle(q, 4), ref.ref_feature_shuffle(q, 4))
-    assert np.array_equal(K.pad_codes(q, [[1, 0], [2, 3], [0, 0]], 77)[:, 0, 0], np.full((2, 8), 77))
+        assert np.array_equal(np.asarray(K.depth_to_space(q, 2, mode)), ref.ref_depth_to_space(q, 2, mode))
+    assert np.array_equal(np.asarray(K.feature_shuffle(q, 4)), ref.ref_feature_shuffle(q, 4))
+    padded = np.asarray(K.pad_codes(q, [[1, 0], [2, 3], [0, 0]], 77))
+    assert padded.shape == (2, 5, 11, 8) and np.all(padded[:, 0] == 77) and np.array_equal(padded[:, 1:, 2:8], q)
     import tensorflow as tf
 
-    assert np.array_equal(K.space_to_depth(q, 2), tf.nn.space_to_depth(q, 2).numpy())
-    assert np.array_equal(K.depth_to_space(q, 2, "DCR"), tf.nn.depth_to_space(q, 2).numpy())
+    assert np.array_equal(ref.ref_space_to_depth(q, 2), tf.nn.space_to_depth(q, 2).numpy())
+    assert np.array_equal(ref.ref_depth_to_space(q, 2, "DCR"), tf.nn.depth_to_space(q, 2).numpy())
 
 
 def test_normalization_acc(rng):
     q = codes(rng, (2, 3, 3, 3), 8)
     B = np.array([-32640, -29772, -26496])
-    assert np.array_equal(K.normalization_acc(q, 0, B), q.astype(np.int64) * 256 + B)
+    assert np.array_equal(I(K.normalization_acc(q, 0, B)), q.astype(np.int64) * 256 + B)
 
 
 def test_float32_self_check_passes_here():

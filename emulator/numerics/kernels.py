@@ -1,17 +1,23 @@
 """The chip's integer kernels: one plain function per op, the formula in its docstring
 (docs/numerics.md is the definition; tests/numerics_reference.py re-implements it independently).
 
+The functions are written with TensorFlow ops so that `emulator.quantized_exec` can compile a
+whole network into one tf.function (speed), and they run eagerly on numpy arrays as well (the
+tests call them that way). Every value they compute is an exact integer.
+
 Conventions
-- Activation codes are uint8 / uint16 numpy arrays, channels last; `zp` is the tensor's zero
-  point, `bits` its width. Centred codes x = q - zp are exact integers.
-- Accumulators are int64 numpy arrays holding the exact integer result (`acc`), in units of the
-  layer's accumulator scale s_acc (per output channel).
+- Activation codes are uint8 / uint16 tensors, channels last; `zp` is the tensor's zero point,
+  `bits` its width. Centred codes x = q - zp are exact integers.
+- Accumulators ("acc") hold the exact integer result of an op, in units of the op's accumulator
+  scale s_acc (per output channel). An accumulator whose static bound is below 2^38 is carried as
+  float64 (exact: every integer below 2^53 is, and acc * M < 2^53 keeps the rescale exact, see
+  `rescale`); a larger one as int64. Both representations give the same integers.
 - Integer linear maps (conv, depthwise, dense, deconv, window sums) are computed by
-  `exact_linear`: the products and sums are exact integers; they are evaluated in float32 when the
-  worst-case |sum| is below 2^24, in float64 when below 2^53 (every partial sum of integers below
-  2^p is exactly representable with a p-bit mantissa, whatever the order of summation or the use
-  of FMA), and otherwise by splitting the input into 8-bit limbs. See docs/numerics.md, "Exact
-  integer accumulation", for the proof and the start-up self-check of the float32 path.
+  `exact_linear`: evaluated in float32 when the worst-case |sum| is below 2^24, in float64 when
+  below 2^53 (every partial sum of integers below 2^p is exactly representable with a p-bit
+  significand, whatever the order of summation or the use of FMA), and otherwise by splitting the
+  input into 8-bit limbs. See docs/numerics.md, "Exact integer accumulation", for the proof and
+  the start-up self-check of the float32 path.
 """
 from __future__ import annotations
 
@@ -19,43 +25,35 @@ import functools
 from typing import Callable
 
 import numpy as np
+import tensorflow as tf
 
 from .params import LUT_SIZE, qmax
 
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
+ACC_F64_LIMIT = 1 << 38  # accumulators below this bound are carried as float64
 
 
 # ==== exact integer linear maps ==================================================================
 
-def _tf():
-    import tensorflow as tf
-
-    return tf
-
-
 @functools.lru_cache(maxsize=None)
 def float32_path_is_exact() -> bool:
     """Start-up self-check of the float32 path: adversarial integer data whose partial sums reach
-    just below 2^24 through TF's float32 conv2d, depthwise, transposed conv and BLAS matmul must
-    equal int64 numpy results. If any differs (a kernel that is not a plain sum of products,
-    e.g. Winograd or reduced-precision math mode), the float32 path is never used."""
-    tf = _tf()
+    just below 2^24 through TF's float32 conv2d, depthwise and BLAS-style matmul must equal int64
+    numpy results. If any differs (a kernel that is not a plain sum of products, e.g. Winograd or
+    a reduced-precision math mode), the float32 path is never used (float64 instead).
+    Must first be called eagerly (quantized_exec does, before tracing)."""
     rng = np.random.default_rng(12345)
     ok = True
-    # conv2d 3x3x64: |x| = 255, sum|w| per channel just below 2^24 / 255
-    k = 3 * 3 * 64
     x = rng.choice(np.array([-255, 255, -254, 253]), size=(2, 7, 7, 64)).astype(np.int64)
     w = np.full((3, 3, 64, 4), 113, np.int64) * rng.choice([-1, 1], size=(3, 3, 64, 4))
     w[0, 0, 0, :] += 1  # odd weights: results of both parities
-    assert 255 * np.abs(w).reshape(k, 4).sum(0).max() < F32_EXACT
     ref = np.zeros((2, 5, 5, 4), np.int64)
     for i in range(3):
         for j in range(3):
             ref += np.einsum("nhwc,co->nhwo", x[:, i:i + 5, j:j + 5], w[i, j])
     y = tf.nn.conv2d(x.astype(np.float32), w.astype(np.float32), 1, "VALID").numpy()
     ok &= np.array_equal(y.astype(np.int64), ref)
-    # depthwise 7x7 on 16-bit-like codes
     xd = rng.choice(np.array([-65535, 65535, 65533]), size=(1, 9, 9, 3)).astype(np.int64)
     wd = np.full((7, 7, 3, 1), 5, np.int64) * rng.choice([-1, 1], size=(7, 7, 3, 1))
     refd = np.zeros((1, 3, 3, 3), np.int64)
@@ -64,47 +62,73 @@ def float32_path_is_exact() -> bool:
             refd += xd[:, i:i + 3, j:j + 3, :] * wd[i, j, :, 0]
     yd = tf.nn.depthwise_conv2d(xd.astype(np.float32), wd.astype(np.float32), [1, 1, 1, 1], "VALID").numpy()
     ok &= np.array_equal(yd.astype(np.int64), refd)
-    # matmul
     xm = rng.choice(np.array([-255, 255, 251]), size=(5, 512)).astype(np.int64)
     wm = np.full((512, 3), 127, np.int64) * rng.choice([-1, 1], size=(512, 3))
-    ok &= np.array_equal(np.matmul(xm.astype(np.float32), wm.astype(np.float32)).astype(np.int64), xm @ wm)
+    ok &= np.array_equal(tf.matmul(xm.astype(np.float32), wm.astype(np.float32)).numpy().astype(np.int64), xm @ wm)
     return bool(ok)
 
 
 def exact_dtype(bound: int):
-    """Float type in which an integer sum bounded by `bound` is exact, or None."""
+    """TF float type in which an integer sum bounded by `bound` is exact, or None."""
     if bound < F32_EXACT and float32_path_is_exact():
-        return np.float32
+        return tf.float32
     if bound < F64_EXACT:
-        return np.float64
+        return tf.float64
     return None
 
 
-def exact_linear(op: Callable, x: np.ndarray, x_max: int, w: np.ndarray, w_abs_sum_max: int) -> np.ndarray:
-    """op(x, w) for an integer bilinear map op (a sum of products x * w), exactly, as int64.
+def to_acc(t, bound: int):
+    """An exact integer tensor in the accumulator representation for its bound: float64 below
+    2^38, int64 above (casts between them are exact for integers below 2^53)."""
+    want = tf.float64 if bound < ACC_F64_LIMIT else tf.int64
+    t = tf.convert_to_tensor(t)
+    return t if t.dtype == want else tf.cast(t, want)
 
-    x: integer array with |x| <= x_max; w: integer weights whose largest per-output sum of
-    |w| is w_abs_sum_max. Evaluated in the narrowest exact float type (see module doc); if the
-    bound exceeds 2^53, x = 256 * (x >> 8) + (x & 255) and both halves recurse.
+
+def exact_linear(op: Callable, x, x_max: int, w: np.ndarray, w_abs_sum_max: int):
+    """op(x, w) for an integer bilinear map op (a sum of products x * w), exactly.
+
+    x: integer-valued tensor with |x| <= x_max; w: integer weights (numpy) whose largest
+    per-output sum of |w| is w_abs_sum_max. Evaluated in the narrowest exact float type (module
+    doc) and returned as float64 (bound < 2^53); beyond 2^53, x = 256 * (x >> 8) + (x & 255) and
+    both halves recurse, returned as int64.
     """
     bound = int(x_max) * int(w_abs_sum_max)
     dt = exact_dtype(bound)
     if dt is not None:
-        y = op(np.asarray(x, dt), np.asarray(w, dt))
-        return np.asarray(y).astype(np.int64)
-    x = np.asarray(x, np.int64)
-    hi, lo = x >> 8, x & 255
-    return (exact_linear(op, hi, (int(x_max) >> 8) + 1, w, w_abs_sum_max) * 256
-            + exact_linear(op, lo, 255, w, w_abs_sum_max))
+        y = op(tf.cast(x, dt), tf.constant(np.asarray(w), dt))
+        return tf.cast(y, tf.float64) if dt != tf.float64 else y
+    xi = tf.cast(x, tf.int64)
+    hi, lo = tf.bitwise.right_shift(xi, 8), tf.bitwise.bitwise_and(xi, 255)
+    yh = tf.cast(exact_linear(op, hi, (int(x_max) >> 8) + 1, w, w_abs_sum_max), tf.int64)
+    yl = tf.cast(exact_linear(op, lo, 255, w, w_abs_sum_max), tf.int64)
+    return yh * 256 + yl
 
 
-def centred(q: np.ndarray, zp: int) -> np.ndarray:
-    """x = q - zp as int32 (exact)."""
-    return np.asarray(q).astype(np.int32) - np.int32(zp)
+def centred(q, zp: int, dtype=tf.float32):
+    """x = q - zp, exact (codes < 2^16 are exact in float32)."""
+    return tf.cast(q, dtype) - tf.constant(zp, dtype)
 
 
 def max_centred(zp: int, bits: int) -> int:
     return max(int(zp), qmax(bits) - int(zp))
+
+
+def _wsum(q_w2d: np.ndarray) -> int:
+    return int(np.abs(np.asarray(q_w2d, np.int64)).sum(axis=0).max()) if q_w2d.size else 0
+
+
+def _add_bias(acc, bias: np.ndarray, bound: int):
+    bias = np.asarray(bias, np.int64)
+    total = bound + (int(np.abs(bias).max()) if bias.size else 0)
+    acc = to_acc(acc, total)
+    return acc + tf.constant(bias.astype(np.float64) if acc.dtype == tf.float64 else bias, acc.dtype)
+
+
+def mac_acc_bound(q_w2d: np.ndarray, zp: int, bits: int, bias: np.ndarray) -> int:
+    """Static bound of a MAC accumulator: max|q - zp| * max_o sum_k |q_w| + max|B|."""
+    b = np.asarray(bias, np.int64)
+    return max_centred(zp, bits) * _wsum(q_w2d) + (int(np.abs(b).max()) if b.size else 0)
 
 
 # ==== padding helpers ===========================================================================
@@ -138,69 +162,44 @@ def _tf_pads(pads) -> list[list[int]]:
     return [[0, 0], list(pads[0]), list(pads[1]), [0, 0]]
 
 
+def _has_pad(pads) -> bool:
+    return any(p for pp in pads for p in pp)
+
+
 # ==== multiply-accumulate layers ================================================================
 
-def _wsum(q_w2d: np.ndarray) -> int:
-    return int(np.abs(np.asarray(q_w2d, np.int64)).sum(axis=0).max()) if q_w2d.size else 0
-
-
-def conv2d_acc(q: np.ndarray, zp: int, bits: int, q_w: np.ndarray, bias: np.ndarray,
-               strides=(1, 1), dilations=(1, 1), pads=((0, 0), (0, 0)), groups: int = 1) -> np.ndarray:
-    """acc[n,y,x,o] = sum_{i,j,c in group(o)} (q - zp)[n, y*sh + i*dh - pt, x*sw + j*dw - pl, c]
-                      * q_w[i, j, c', o] + B[o]
-    with padded positions contributing 0 (padding with the code zp, the real zero).
-    q_w: HWIO int, [kh, kw, cin / groups, cout]; B: int [cout]. Returns int64 [N, OH, OW, cout].
-    """
-    tf = _tf()
-    x = centred(q, zp)
-    kh, kw, cig, co = q_w.shape
-    cog = co // groups
-
-    def op(xf, wf):
-        xt = tf.constant(xf)
+def conv_op(strides=(1, 1), dilations=(1, 1), pads=((0, 0), (0, 0)), groups: int = 1) -> Callable:
+    """op(x, w): the integer bilinear map of a (grouped) convolution on float tensors holding
+    integers, padding explicit (zeros), as used by conv2d_acc and by the fake-quant target."""
+    def op(xt, wt):
+        kw_ = dict(strides=[1, *strides, 1], padding=_tf_pads(pads), dilations=[1, *dilations, 1])
         if groups == 1:
-            return tf.nn.conv2d(xt, wf, strides=[1, *strides, 1], padding=_tf_pads(pads),
-                                dilations=[1, *dilations, 1]).numpy()
-        outs = [tf.nn.conv2d(xt[..., g * cig:(g + 1) * cig], wf[..., g * cog:(g + 1) * cog],
-                             strides=[1, *strides, 1], padding=_tf_pads(pads),
-                             dilations=[1, *dilations, 1]) for g in range(groups)]
-        return tf.concat(outs, axis=3).numpy()
-
-    acc = exact_linear(op, x, max_centred(zp, bits), q_w, _wsum(q_w.reshape(-1, co)))
-    return acc + np.asarray(bias, np.int64)
+            return tf.nn.conv2d(xt, wt, **kw_)
+        cig, cog = int(wt.shape[2]), int(wt.shape[3]) // groups
+        return tf.concat([tf.nn.conv2d(xt[..., g * cig:(g + 1) * cig], wt[..., g * cog:(g + 1) * cog], **kw_)
+                          for g in range(groups)], axis=3)
+    return op
 
 
-def depthwise_acc(q: np.ndarray, zp: int, bits: int, q_w: np.ndarray, bias: np.ndarray,
-                  strides=(1, 1), dilations=(1, 1), pads=((0, 0), (0, 0))) -> np.ndarray:
-    """acc[n,y,x,c*mult+k] = sum_{i,j} (q - zp)[n, y*sh + i*dh - pt, x*sw + j*dw - pl, c]
-                             * q_w[i, j, c, k] + B[c*mult+k]   (padding contributes 0)
-    q_w: [kh, kw, cin, mult]. Returns int64 [N, OH, OW, cin*mult]."""
-    tf = _tf()
-    x = centred(q, zp)
-    kh, kw, ci, mult = q_w.shape
-
-    def op(xf, wf):
-        xt = tf.constant(xf)
-        if any(p for pp in pads for p in pp):
+def depthwise_op(strides=(1, 1), dilations=(1, 1), pads=((0, 0), (0, 0))) -> Callable:
+    """op(x, w) of a depthwise convolution (w [kh, kw, cin, mult]), padding explicit (zeros)."""
+    def op(xt, wt):
+        if _has_pad(pads):
             xt = tf.pad(xt, _tf_pads(pads))
         if strides[0] == strides[1]:
-            return tf.nn.depthwise_conv2d(xt, wf, strides=[1, *strides, 1], padding="VALID",
-                                          dilations=list(dilations)).numpy()
-        # TF's depthwise kernel needs equal strides: stride 1, then subsample (same sums)
-        y = tf.nn.depthwise_conv2d(xt, wf, strides=[1, 1, 1, 1], padding="VALID",
-                                   dilations=list(dilations)).numpy()
+            return tf.nn.depthwise_conv2d(xt, wt, strides=[1, *strides, 1], padding="VALID",
+                                          dilations=list(dilations))
+        # TF's depthwise kernel needs equal strides: stride 1, then subsample (the same sums)
+        y = tf.nn.depthwise_conv2d(xt, wt, strides=[1, 1, 1, 1], padding="VALID", dilations=list(dilations))
         return y[:, ::strides[0], ::strides[1], :]
-
-    acc = exact_linear(op, x, max_centred(zp, bits), q_w, _wsum(q_w.reshape(kh * kw, ci * mult)))
-    return acc + np.asarray(bias, np.int64)
+    return op
 
 
-def dense_acc(q: np.ndarray, zp: int, bits: int, q_w: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """acc[n, o] = sum_k (q - zp)[n, k] * q_w[k, o] + B[o], the input flattened row-major
-    (H, W, C) to k. q_w: [cin, cout]. Returns int64 [N, cout]."""
-    x = centred(q, zp).reshape(q.shape[0], -1)
-    acc = exact_linear(lambda a, b: np.matmul(a, b), x, max_centred(zp, bits), q_w, _wsum(q_w))
-    return acc + np.asarray(bias, np.int64)
+def dense_op(cin: int) -> Callable:
+    """op(x, w) of a dense layer: x flattened row-major to [N, cin], times w [cin, cout]."""
+    def op(xt, wt):
+        return tf.matmul(tf.reshape(xt, [-1, cin]), wt)
+    return op
 
 
 def deconv_crop(in_hw, k_hw, strides_hw, out_hw, padding) -> tuple[int, int]:
@@ -216,88 +215,167 @@ def deconv_crop(in_hw, k_hw, strides_hw, out_hw, padding) -> tuple[int, int]:
     return tuple(res)
 
 
-def deconv_acc(q: np.ndarray, zp: int, bits: int, q_w: np.ndarray, bias: np.ndarray,
-               strides=(1, 1), out_hw=None, padding: str = "VALID") -> np.ndarray:
+def deconv_op(in_hw, k_hw, cout: int, strides=(1, 1), out_hw=None, padding: str = "VALID") -> Callable:
+    """op(x, w) of a transposed convolution (w [kh, kw, cin, cout]): the full result
+    ((in - 1) * s + k per axis) cropped to out_hw (deconv_crop)."""
+    ih, iw = in_hw
+    fh, fw = (ih - 1) * strides[0] + k_hw[0], (iw - 1) * strides[1] + k_hw[1]
+    out_hw = tuple(out_hw or (fh, fw))
+    top, left = deconv_crop((ih, iw), k_hw, strides, out_hw, padding)
+
+    def op(xt, wt):
+        n = tf.shape(xt)[0]
+        full = tf.nn.conv2d_transpose(xt, tf.transpose(wt, [0, 1, 3, 2]), tf.stack([n, fh, fw, cout]),
+                                      strides=[1, *strides, 1], padding="VALID")
+        return full[:, top:top + out_hw[0], left:left + out_hw[1], :]
+    return op
+
+
+def _mac(q, zp: int, bits: int, q_w: np.ndarray, w2d: np.ndarray, bias: np.ndarray, op: Callable):
+    xmax = max_centred(zp, bits)
+    wsum = _wsum(w2d)
+    dt = exact_dtype(xmax * wsum)
+    x = centred(q, zp, dt if dt is not None else tf.float32)
+    return _add_bias(exact_linear(op, x, xmax, q_w, wsum), bias, xmax * wsum)
+
+
+def conv2d_acc(q, zp: int, bits: int, q_w: np.ndarray, bias: np.ndarray,
+               strides=(1, 1), dilations=(1, 1), pads=((0, 0), (0, 0)), groups: int = 1):
+    """acc[n,y,x,o] = sum_{i,j,c in group(o)} (q - zp)[n, y*sh + i*dh - pt, x*sw + j*dw - pl, c]
+                      * q_w[i, j, c', o] + B[o]
+    with padded positions contributing 0 (padding with the code zp, the real zero).
+    q_w: HWIO int, [kh, kw, cin / groups, cout]; B: int [cout]."""
+    q_w = np.asarray(q_w)
+    return _mac(q, zp, bits, q_w, q_w.reshape(-1, q_w.shape[-1]), bias,
+                conv_op(strides, dilations, pads, groups))
+
+
+def depthwise_acc(q, zp: int, bits: int, q_w: np.ndarray, bias: np.ndarray,
+                  strides=(1, 1), dilations=(1, 1), pads=((0, 0), (0, 0))):
+    """acc[n,y,x,c*mult+k] = sum_{i,j} (q - zp)[n, y*sh + i*dh - pt, x*sw + j*dw - pl, c]
+                             * q_w[i, j, c, k] + B[c*mult+k]   (padding contributes 0)
+    q_w: [kh, kw, cin, mult]."""
+    q_w = np.asarray(q_w)
+    kh, kw, ci, mult = q_w.shape
+    return _mac(q, zp, bits, q_w, q_w.reshape(kh * kw, ci * mult), bias,
+                depthwise_op(strides, dilations, pads))
+
+
+def dense_acc(q, zp: int, bits: int, q_w: np.ndarray, bias: np.ndarray):
+    """acc[n, o] = sum_k (q - zp)[n, k] * q_w[k, o] + B[o], the input flattened row-major
+    (H, W, C) to k. q_w: [cin, cout]."""
+    q_w = np.asarray(q_w)
+    return _mac(q, zp, bits, q_w, q_w, bias, dense_op(q_w.shape[0]))
+
+
+def deconv_acc(q, zp: int, bits: int, q_w: np.ndarray, bias: np.ndarray, in_hw, strides=(1, 1),
+               out_hw=None, padding: str = "VALID"):
     """Transposed convolution: full[n, y*sh + i, x*sw + j, o] += (q - zp)[n, y, x, c] * q_w[i, j, c, o],
     then acc = full cropped to out_hw (deconv_crop) + B[o]. q_w: [kh, kw, cin, cout]."""
-    tf = _tf()
-    x = centred(q, zp)
+    q_w = np.asarray(q_w)
     kh, kw, ci, co = q_w.shape
-    n, ih, iw, _ = x.shape
-    fh, fw = (ih - 1) * strides[0] + kh, (iw - 1) * strides[1] + kw
-    out_hw = out_hw or (fh, fw)
-    top, left = deconv_crop((ih, iw), (kh, kw), strides, out_hw, padding)
-
-    def op(xf, wf):
-        full = tf.nn.conv2d_transpose(tf.constant(xf), tf.transpose(wf, [0, 1, 3, 2]),
-                                      [n, fh, fw, co], strides=[1, *strides, 1], padding="VALID")
-        return full[:, top:top + out_hw[0], left:left + out_hw[1], :].numpy()
-
-    acc = exact_linear(op, x, max_centred(zp, bits), q_w, _wsum(q_w.reshape(-1, co)))
-    return acc + np.asarray(bias, np.int64)
+    return _mac(q, zp, bits, q_w, q_w.reshape(-1, co), bias,
+                deconv_op(in_hw, (kh, kw), co, strides, out_hw, padding))
 
 
 # ==== the activation unit =======================================================================
 
-def rescale(acc: np.ndarray, M, r) -> np.ndarray:
-    """y = (acc * M + 2^(r-1)) >> r  (arithmetic shift: round half up; for r = 0, y = acc * M).
-    M, r per channel (last axis) or scalars; int64 throughout (|acc| < 2^47, M < 2^15)."""
-    acc = np.asarray(acc, np.int64)
+def _code_dtype(bits: int):
+    return tf.uint8 if bits == 8 else tf.uint16
+
+
+def rescale(acc, M, r):
+    """y = (acc * M + 2^(r-1)) >> r  (arithmetic shift: round half up; r = 0: y = acc * M),
+    M, r per channel (last axis) or scalars.
+
+    int64 accumulators: evaluated as written. float64 accumulators (|acc| < 2^38, so
+    |acc * M| < 2^53): y = floor(acc * (M * 2^-r) + 1/2), which is the same integer: M * 2^-r is
+    exact, the product is exact (at most 53 significant bits), adding 1/2 is exact, and floor of
+    (acc * M + 2^(r-1)) / 2^r is the arithmetic shift.
+    """
+    acc = tf.convert_to_tensor(acc)
     M = np.asarray(M, np.int64)
     r = np.asarray(r, np.int64)
-    return (acc * M + ((np.int64(1) << r) >> 1)) >> r
+    if acc.dtype == tf.float64:
+        m = (M.astype(np.float64) * np.exp2(-r.astype(np.float64)))
+        return tf.floor(acc * tf.constant(m) + 0.5)
+    acc = tf.cast(acc, tf.int64)
+    rnd = (np.int64(1) << r) >> 1
+    return tf.bitwise.right_shift(acc * tf.constant(M) + tf.constant(rnd), tf.constant(r))
 
 
-def requantize(acc: np.ndarray, M, r, zp: int, lo, hi, bits: int) -> np.ndarray:
+def _clamp_cast(y, lo, hi, bits: int):
+    lo = np.asarray(lo, np.int64)
+    hi = np.asarray(hi, np.int64)
+    if y.dtype == tf.float64:
+        lo_t, hi_t = tf.constant(lo.astype(np.float64)), tf.constant(hi.astype(np.float64))
+    else:
+        lo_t, hi_t = tf.constant(lo), tf.constant(hi)
+    return tf.cast(tf.minimum(tf.maximum(y, lo_t), hi_t), _code_dtype(bits))
+
+
+def requantize(acc, M, r, zp: int, lo, hi, bits: int):
     """Clamp activations (linear, ReLU, ReLU6, clipped ReLU):
     out = clamp(rescale(acc, M, r) + zp, lo, hi), lo/hi codes per channel or scalar
     (linear: 0, 2^b - 1; ReLU: zp, 2^b - 1; ReLU6: zp, min(2^b - 1, zp + rhe(6 / s)))."""
-    y = rescale(acc, M, r) + np.int64(zp)
-    return np.clip(y, lo, hi).astype(np.uint8 if bits == 8 else np.uint16)
+    y = rescale(acc, M, r)
+    return _clamp_cast(y + tf.constant(zp, y.dtype), lo, hi, bits)
 
 
-def requantize_two_slope(acc: np.ndarray, M, r, M_neg, r_neg, zp: int, bits: int) -> np.ndarray:
+def requantize_two_slope(acc, M, r, M_neg, r_neg, zp: int, bits: int):
     """Leaky ReLU / PReLU: y = rescale(acc, M, r) if acc >= 0 else rescale(acc, M_neg, r_neg)
     (M_neg signed, per channel); out = clamp(y + zp, 0, 2^b - 1)."""
-    acc = np.asarray(acc, np.int64)
-    y = np.where(acc >= 0, rescale(acc, M, r), rescale(acc, M_neg, r_neg)) + np.int64(zp)
-    return np.clip(y, 0, qmax(bits)).astype(np.uint8 if bits == 8 else np.uint16)
+    acc = tf.convert_to_tensor(acc)
+    y = tf.where(acc >= tf.zeros([], acc.dtype), rescale(acc, M, r), rescale(acc, M_neg, r_neg))
+    return _clamp_cast(y + tf.constant(zp, y.dtype), 0, qmax(bits), bits)
 
 
-def lut_activation(acc: np.ndarray, M, r, pre_zp: int, lut: np.ndarray) -> np.ndarray:
+def lut_activation(acc, M, r, pre_zp: int, lut: np.ndarray):
     """Table activations: p = clamp(rescale(acc, M, r) + z_pre, 0, 65535); out = lut[p]."""
-    p = np.clip(rescale(acc, M, r) + np.int64(pre_zp), 0, LUT_SIZE - 1)
-    return np.asarray(lut)[p]
+    y = rescale(acc, M, r)
+    p = tf.cast(tf.clip_by_value(y + tf.constant(pre_zp, y.dtype), tf.constant(0, y.dtype),
+                                 tf.constant(LUT_SIZE - 1, y.dtype)), tf.int32)
+    return tf.gather(tf.constant(np.asarray(lut)), p)
 
 
-# ==== element-wise ==============================================================================
-
-def ew_add_acc(qa: np.ndarray, za: int, A_a: int, qb: np.ndarray, zb: int, A_b: int,
-               subtract: bool = False) -> np.ndarray:
-    """acc = A_a * (qa - za) + A_b * (qb - zb)   (ew_sub: minus), numpy broadcasting;
-    s_acc = max(s_a, s_b) * 2^-t (params.ew_multipliers)."""
-    xa = centred(qa, za).astype(np.int64) * np.int64(A_a)
-    xb = centred(qb, zb).astype(np.int64) * np.int64(A_b)
-    return xa - xb if subtract else xa + xb
+def requantize_per_position(acc, M_map: np.ndarray, r_map: np.ndarray, zp: int, bits: int):
+    """Average pool's activation unit: position (y, x) uses the (M, r) of its window count,
+    given as [OH, OW] maps (see pool_counts); out = clamp(rescale + zp, 0, 2^b - 1)."""
+    return requantize(acc, np.asarray(M_map)[:, :, None], np.asarray(r_map)[:, :, None], zp,
+                      0, qmax(bits), bits)
 
 
-def ew_mult_acc(qa: np.ndarray, za: int, qb: np.ndarray, zb: int) -> np.ndarray:
-    """acc = (qa - za) * (qb - zb), s_acc = s_a * s_b."""
-    return centred(qa, za).astype(np.int64) * centred(qb, zb).astype(np.int64)
+# ==== accumulators of the other layers ==========================================================
+
+def centred_acc(q, zp: int, bits: int):
+    """acc = q - zp (standalone activations, concat requantization); s_acc = s_in."""
+    return centred(q, zp, tf.float64)
 
 
-# ==== pooling ===================================================================================
+def ew_add_acc(qa, za: int, bits_a: int, A_a: int, qb, zb: int, bits_b: int, A_b: int,
+               subtract: bool = False):
+    """acc = A_a * (qa - za) + A_b * (qb - zb)   (ew_sub: minus), with broadcasting;
+    s_acc = max(s_a, s_b) * 2^-t (params.ew_multipliers). |acc| < 2^40: exact in float64."""
+    a = centred(qa, za, tf.float64) * float(A_a)
+    b = centred(qb, zb, tf.float64) * float(A_b)
+    bound = int(A_a) * max_centred(za, bits_a) + int(A_b) * max_centred(zb, bits_b)
+    return to_acc(a - b if subtract else a + b, bound)
 
-def maxpool(q: np.ndarray, k_hw, strides_hw, pads) -> np.ndarray:
-    """out = max over the window of the codes; padded positions never win (they are excluded;
-    evaluated by padding with code 0, which cannot exceed a window's real maximum). The output
-    keeps the input's (s, z)."""
-    tf = _tf()
-    x = np.asarray(q, np.float32)  # codes < 2^16: exact in float32
-    if any(p for pp in pads for p in pp):
-        x = np.pad(x, _tf_pads(pads))
-    y = tf.nn.max_pool2d(x, [1, *k_hw, 1], [1, *strides_hw, 1], "VALID").numpy()
-    return y.astype(q.dtype)
+
+def ew_mult_acc(qa, za: int, qb, zb: int):
+    """acc = (qa - za) * (qb - zb), s_acc = s_a * s_b (|acc| < 2^32: exact in float64)."""
+    return centred(qa, za, tf.float64) * centred(qb, zb, tf.float64)
+
+
+def maxpool(q, k_hw, strides_hw, pads):
+    """out = max over the window of the codes; padded positions never win (evaluated by padding
+    with code 0, which cannot exceed a window's real maximum). The output keeps the input's
+    (s, z)."""
+    q = tf.convert_to_tensor(q)
+    x = tf.cast(q, tf.float32)  # codes < 2^16: exact in float32
+    if _has_pad(pads):
+        x = tf.pad(x, _tf_pads(pads))
+    return tf.cast(tf.nn.max_pool2d(x, [1, *k_hw, 1], [1, *strides_hw, 1], "VALID"), q.dtype)
 
 
 def pool_counts(in_hw, k_hw, strides_hw, pads, count_include_pad: bool) -> np.ndarray:
@@ -313,47 +391,48 @@ def pool_counts(in_hw, k_hw, strides_hw, pads, count_include_pad: bool) -> np.nd
     return np.outer(out[0], out[1]).astype(np.int64)
 
 
-def avgpool_acc(q: np.ndarray, zp: int, bits: int, k_hw, strides_hw, pads) -> np.ndarray:
+def avgpool_acc(q, zp: int, bits: int, k_hw, strides_hw, pads):
     """acc[n, y, x, c] = sum over the window of (q - zp), padded positions contributing 0.
     The activation unit then rescales position (y, x) by s_in / (N[y, x] * s_out)."""
-    tf = _tf()
-    x = centred(q, zp)
-    c = x.shape[-1]
+    c = int(q.shape[-1])
     ones = np.ones((k_hw[0], k_hw[1], c, 1), np.int64)
+    xmax = max_centred(zp, bits)
 
-    def op(xf, wf):
-        xt = tf.constant(xf)
-        if any(p for pp in pads for p in pp):
+    def op(xt, wt):
+        if _has_pad(pads):
             xt = tf.pad(xt, _tf_pads(pads))
-        return tf.nn.depthwise_conv2d(xt, wf, [1, *strides_hw, 1], "VALID").numpy()
+        return tf.nn.depthwise_conv2d(xt, wt, [1, *strides_hw, 1], "VALID")
 
-    return exact_linear(op, x, max_centred(zp, bits), ones, k_hw[0] * k_hw[1])
-
-
-def requantize_per_position(acc: np.ndarray, counts: np.ndarray, count_values: np.ndarray,
-                            M: np.ndarray, r: np.ndarray, zp: int, bits: int) -> np.ndarray:
-    """Average pool's activation unit: position (y, x) uses the (M, r) of its count N[y, x]
-    (count_values sorted, M / r aligned with them); out = clamp(rescale + zp, 0, 2^b - 1)."""
-    idx = np.searchsorted(count_values, counts)
-    Mp = np.asarray(M, np.int64)[idx][None, :, :, None]
-    rp = np.asarray(r, np.int64)[idx][None, :, :, None]
-    return requantize(acc, Mp, rp, zp, 0, qmax(bits), bits)
+    dt = exact_dtype(xmax * k_hw[0] * k_hw[1]) or tf.float32
+    return to_acc(exact_linear(op, centred(q, zp, dt), xmax, ones, k_hw[0] * k_hw[1]),
+                  xmax * k_hw[0] * k_hw[1])
 
 
-def global_sum_acc(q: np.ndarray, zp: int) -> np.ndarray:
-    """Global average pool: acc[n, c] = sum_{y, x} (q - zp)[n, y, x, c] (int64); the activation
-    unit rescales by s_in / (H * W * s_out)."""
-    return centred(q, zp).astype(np.int64).sum(axis=(1, 2))
+def global_sum_acc(q, zp: int, bits: int):
+    """Global average pool: acc[n, c] = sum_{y, x} (q - zp)[n, y, x, c]; the activation unit
+    rescales by s_in / (H * W * s_out). Exact in float64 (|acc| < 2^16 * H * W < 2^53)."""
+    q = tf.convert_to_tensor(q)
+    bound = max_centred(zp, bits) * int(q.shape[1]) * int(q.shape[2])
+    return to_acc(tf.reduce_sum(centred(q, zp, tf.float64), axis=[1, 2]), bound)
 
 
-def reduce_sum_acc(q: np.ndarray, zp: int, axes) -> np.ndarray:
-    """acc = sum over `axes` of (q - zp) (keepdims), int64; rescaled by s_in / s_out."""
-    return centred(q, zp).astype(np.int64).sum(axis=tuple(axes), keepdims=True)
+def reduce_sum_acc(q, zp: int, bits: int, axes):
+    """acc = sum over `axes` of (q - zp) (keepdims), exact in float64; rescaled by s_in / s_out."""
+    q = tf.convert_to_tensor(q)
+    bound = max_centred(zp, bits) * int(np.prod([int(q.shape[a]) for a in axes]))
+    return to_acc(tf.reduce_sum(centred(q, zp, tf.float64), axis=list(axes), keepdims=True), bound)
 
 
-def reduce_max(q: np.ndarray, axes) -> np.ndarray:
+def reduce_max(q, axes):
     """max of the codes over `axes` (keepdims); the output keeps the input's (s, z)."""
-    return np.max(q, axis=tuple(axes), keepdims=True)
+    q = tf.convert_to_tensor(q)
+    return tf.cast(tf.reduce_max(tf.cast(q, tf.int32), axis=list(axes), keepdims=True), q.dtype)
+
+
+def normalization_acc(q, zp: int, B: np.ndarray):
+    """acc[..., c] = (q - zp) * 2^8 + B[c], B[c] = rhe(-mean[c] / s_in * 2^8);
+    s_acc[c] = s_in * 2^-8 / std[c], then the usual rescale to the output."""
+    return centred(q, zp, tf.float64) * 256.0 + tf.constant(np.asarray(B, np.float64))
 
 
 # ==== resize ====================================================================================
@@ -372,18 +451,16 @@ def nearest_indices(n_in: int, n_out: int, align_corners: bool, half_pixel: bool
     v = ((o + f32(0.5)) * scale) if half_pixel else (o * scale)
     v = v.astype(f32)
     fl = np.floor(v)
-    if align_corners:
-        i = fl + (v - fl >= f32(0.5))
-    else:
-        i = fl
+    i = fl + (v - fl >= f32(0.5)) if align_corners else fl
     return np.clip(i.astype(np.int64), 0, n_in - 1)
 
 
-def resize_nearest(q: np.ndarray, out_hw, align_corners: bool, half_pixel: bool) -> np.ndarray:
+def resize_nearest(q, out_hw, align_corners: bool, half_pixel: bool):
     """out[n, y, x, c] = q[n, iy[y], ix[x], c] (nearest_indices); keeps the input's (s, z)."""
-    iy = nearest_indices(q.shape[1], out_hw[0], align_corners, half_pixel)
-    ix = nearest_indices(q.shape[2], out_hw[1], align_corners, half_pixel)
-    return q[:, iy][:, :, ix]
+    q = tf.convert_to_tensor(q)
+    iy = nearest_indices(int(q.shape[1]), out_hw[0], align_corners, half_pixel)
+    ix = nearest_indices(int(q.shape[2]), out_hw[1], align_corners, half_pixel)
+    return tf.gather(tf.gather(q, iy, axis=1), ix, axis=2)
 
 
 def bilinear_taps(n_in: int, n_out: int, align_corners: bool, half_pixel: bool):
@@ -413,65 +490,62 @@ def bilinear_taps(n_in: int, n_out: int, align_corners: bool, half_pixel: bool):
     return i0, i1, f
 
 
-def resize_bilinear_acc(q: np.ndarray, zp: int, out_hw, align_corners: bool, half_pixel: bool) -> np.ndarray:
+def resize_bilinear_acc(q, zp: int, out_hw, align_corners: bool, half_pixel: bool):
     """acc[n, y, x, c] = sum_{a, b in {0, 1}} wy_a[y] * wx_b[x] * (q - zp)[n, iy_a[y], ix_b[x], c],
-    wy_0 = 256 - fy, wy_1 = fy (bilinear_taps), weights summing to 2^16; int64.
-    The activation unit rescales by s_in * 2^-16 / s_out."""
-    x = centred(q, zp).astype(np.int64)
-    y0, y1, fy = bilinear_taps(q.shape[1], out_hw[0], align_corners, half_pixel)
-    x0, x1, fx = bilinear_taps(q.shape[2], out_hw[1], align_corners, half_pixel)
-    fy = fy[None, :, None, None]
-    fx = fx[None, None, :, None]
-    t = x[:, y0] * (256 - fy) + x[:, y1] * fy
-    return t[:, :, x0] * (256 - fx) + t[:, :, x1] * fx
-
-
-# ==== input normalization (on-chip affine) ======================================================
-
-def normalization_acc(q: np.ndarray, zp: int, B: np.ndarray) -> np.ndarray:
-    """acc[..., c] = (q - zp) * 2^8 + B[c], B[c] = rhe(-mean[c] / s_in * 2^8);
-    s_acc[c] = s_in * 2^-8 / std[c], then the usual rescale to the output."""
-    return centred(q, zp).astype(np.int64) * 256 + np.asarray(B, np.int64)
+    wy_0 = 256 - fy, wy_1 = fy (bilinear_taps), weights summing to 2^16 (|acc| < 2^32, exact in
+    float64). The activation unit rescales by s_in * 2^-16 / s_out."""
+    q = tf.convert_to_tensor(q)
+    x = centred(q, zp, tf.float64)
+    y0, y1, fy = bilinear_taps(int(q.shape[1]), out_hw[0], align_corners, half_pixel)
+    x0, x1, fx = bilinear_taps(int(q.shape[2]), out_hw[1], align_corners, half_pixel)
+    fy = tf.constant(fy.astype(np.float64)[None, :, None, None])
+    fx = tf.constant(fx.astype(np.float64)[None, None, :, None])
+    t = tf.gather(x, y0, axis=1) * (256.0 - fy) + tf.gather(x, y1, axis=1) * fy
+    return tf.gather(t, x0, axis=2) * (256.0 - fx) + tf.gather(t, x1, axis=2) * fx
 
 
 # ==== data movement (codes only, (s, z) kept) ===================================================
 
-def pad_codes(q: np.ndarray, pads, value_code: int) -> np.ndarray:
+def pad_codes(q, pads, value_code: int):
     """Pad [[top, bottom], [left, right], [front, back]] with the code of the constant
     (clamp(rhe(c / s) + z, 0, 2^b - 1); z for c = 0)."""
-    return np.pad(q, [(0, 0)] + [tuple(p) for p in pads], constant_values=value_code)
+    q = tf.convert_to_tensor(q)
+    return tf.pad(q, [[0, 0]] + [list(p) for p in pads], constant_values=tf.constant(value_code, q.dtype))
 
 
-def concat_codes(parts: list[np.ndarray], axis: int) -> np.ndarray:
+def concat_codes(parts, axis: int):
     """Concatenation of (already requantized) codes."""
-    return np.concatenate(parts, axis=axis)
+    return tf.concat(list(parts), axis=axis)
 
 
-def slice_codes(q: np.ndarray, begin, end) -> np.ndarray:
-    return q[(slice(None),) + tuple(slice(b, e) for b, e in zip(begin, end))]
+def slice_codes(q, begin, end):
+    return tf.convert_to_tensor(q)[(slice(None),) + tuple(slice(b, e) for b, e in zip(begin, end))]
 
 
-def space_to_depth(q: np.ndarray, bs: int) -> np.ndarray:
+def space_to_depth(q, bs: int):
     """TF space_to_depth: out[n, y, x, (i * bs + j) * C + c] = q[n, y * bs + i, x * bs + j, c]."""
-    n, h, w, c = q.shape
-    t = q.reshape(n, h // bs, bs, w // bs, bs, c).transpose(0, 1, 3, 2, 4, 5)
-    return t.reshape(n, h // bs, w // bs, bs * bs * c)
+    return tf.nn.space_to_depth(q, bs)
 
 
-def depth_to_space(q: np.ndarray, bs: int, mode: str = "DCR") -> np.ndarray:
+def depth_to_space(q, bs: int, mode: str = "DCR"):
     """DCR (TF): out[n, y*bs + i, x*bs + j, c] = q[n, y, x, (i * bs + j) * C' + c];
     CRD: out[n, y*bs + i, x*bs + j, c] = q[n, y, x, c * bs^2 + i * bs + j]."""
-    n, h, w, c = q.shape
-    co = c // (bs * bs)
+    q = tf.convert_to_tensor(q)
     if mode == "DCR":
-        t = q.reshape(n, h, w, bs, bs, co).transpose(0, 1, 3, 2, 4, 5)
-    else:
-        t = q.reshape(n, h, w, co, bs, bs).transpose(0, 1, 4, 2, 5, 3)
-    return t.reshape(n, h * bs, w * bs, co)
+        return tf.nn.depth_to_space(q, bs)
+    _, h, w, c = q.shape
+    co = c // (bs * bs)
+    t = tf.reshape(q, [-1, h, w, co, bs, bs])
+    t = tf.transpose(t, [0, 1, 4, 2, 5, 3])
+    return tf.reshape(t, [-1, h * bs, w * bs, co])
 
 
-def feature_shuffle(q: np.ndarray, groups: int) -> np.ndarray:
+def feature_shuffle(q, groups: int):
     """Channel shuffle: out[..., j * g + i] = q[..., i * (C / g) + j]."""
-    shp = q.shape
+    q = tf.convert_to_tensor(q)
+    shp = q.shape.as_list()
     c = shp[-1]
-    return np.swapaxes(q.reshape(shp[:-1] + (groups, c // groups)), -1, -2).reshape(shp)
+    t = tf.reshape(q, [-1] + shp[1:-1] + [groups, c // groups])
+    perm = list(range(len(shp) + 1))
+    perm[-2], perm[-1] = perm[-1], perm[-2]
+    return tf.reshape(tf.transpose(t, perm), [-1] + shp[1:])

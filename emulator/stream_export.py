@@ -1,0 +1,129 @@
+"""Stream infos of a quantized network: what the emulated chip expects and returns
+(hailort_py.StreamInfo, the typed mirror of hailo_stream_info_t).
+
+Decisions (docs/numerics.md, "Streams"):
+- one input stream per input layer, H2D, device format UINT8 / UINT16 (the input tensor's
+  width), order NHCW, shape (H, W, C), quant info = the input tensor's (s, z, limvals), or the
+  identity QP when a normalization was folded into the first layer (raw pixels go in);
+- one output stream per output layer, in output_layers_order, D2H, carrying the codes of the last
+  on-chip tensor before it: order NHCW with shape (H, W, C) for a rank-4 tensor, NC with shape
+  (1, 1, C) for a vector, (1, A, B) NHCW for a rank-3 tensor; one QP (per tensor);
+- hw_shape: every W-run (NHCW) or the feature vector (NC) padded to a multiple of 8 bytes, which
+  makes each device row 8-byte aligned (the stream layer then adds no periph padding);
+- stream names are the scoped input / output layer names ("net/input_layer1", "net/output_layer1");
+  index: inputs first, then outputs, in order;
+- softmax / argmax at an output run on the host: host_ops_of() names them, and the runner's
+  stream_infos dicts carry them under "host_ops" (StreamInfo itself has no such field).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _align_elems(n: int, nbytes: int) -> int:
+    """Smallest m >= n with m * nbytes a multiple of 8."""
+    step = 8 // nbytes
+    return -(-n // step) * step
+
+
+def chip_source(runner: Any, out_layer) -> tuple[str, list[str]]:
+    """(on-chip tensor name, host ops in between) of an output layer: the layer whose codes
+    the output stream carries, and the softmax / argmax the host applies after dequantizing."""
+    from .quantization import KIND_FOLDED, KIND_HOST, qkey
+
+    hn, qp, net = runner.hn, runner.quantized_params, runner.hn.name
+    ops: list[str] = []
+    name = out_layer.input[0]
+    while int(qp[qkey(net, name, "kind")]) in (KIND_HOST, KIND_FOLDED):
+        layer = hn.layers[name]
+        if int(qp[qkey(net, name, "kind")]) == KIND_HOST:
+            ops.insert(0, layer.type)
+        name = layer.input[0]
+    return name, ops
+
+
+def _quant_info(runner: Any, name: str):
+    import hailort_py as hrt
+
+    from .quantization import qkey
+
+    qp, net = runner.quantized_params, runner.hn.name
+    s = float(qp[qkey(net, name, "out_scale")])
+    z = int(qp[qkey(net, name, "out_zp")])
+    bits = int(qp[qkey(net, name, "out_bits")])
+    lim = qp[qkey(net, name, "limvals")]
+    if s == 1.0 and z == 0:
+        return hrt.QuantInfo.identity(), bits
+    return hrt.QuantInfo(qp_zp=float(z), qp_scale=s, limvals_min=float(lim[0]),
+                         limvals_max=float(lim[1])), bits
+
+
+def _shapes(shape: list[int], nbytes: int):
+    """(order, shape (h, w, c), hw_shape) of a tensor shape [-1, ...]."""
+    import hailort_py as hrt
+
+    dims = list(shape[1:])
+    if len(dims) == 1:
+        c = dims[0]
+        return hrt.FormatOrder.NC, hrt.ImageShape(1, 1, c), hrt.ImageShape(1, 1, _align_elems(c, nbytes))
+    if len(dims) == 2:
+        h, w, c = 1, dims[0], dims[1]
+    elif len(dims) == 3:
+        h, w, c = dims
+    else:
+        raise ValueError(f"tensor shape {shape} has no stream layout (rank {len(shape)})")
+    return (hrt.FormatOrder.NHCW, hrt.ImageShape(h, w, c),
+            hrt.ImageShape(h, _align_elems(w, nbytes), c))
+
+
+def get_stream_infos(runner: Any) -> list:
+    """The network's streams as a list of hailort_py.StreamInfo (inputs, then outputs)."""
+    import hailort_py as hrt
+
+    from .errors import NotQuantizedError
+
+    if runner.quantized_params is None:
+        raise NotQuantizedError("get_stream_infos (the streams carry the quantized tensors)")
+    hn = runner.hn
+    infos = []
+    idx = 0
+    for layer in hn.input_layers:
+        qi, bits = _quant_info(runner, layer.name)
+        nbytes = bits // 8
+        order, shape, hw = _shapes(layer.output_shape, nbytes)
+        ftype = hrt.FormatType.UINT8 if bits == 8 else hrt.FormatType.UINT16
+        infos.append(hrt.StreamInfo(
+            name=hn.scoped(layer.name), direction=hrt.StreamDirection.H2D,
+            format=hrt.Format(ftype, order, hrt.FormatFlags.NONE), shape=shape, hw_shape=hw,
+            quant_info=qi, index=idx))
+        idx += 1
+    for layer in hn.output_layers:
+        src, _ = chip_source(runner, layer)
+        qi, bits = _quant_info(runner, src)
+        nbytes = bits // 8
+        order, shape, hw = _shapes(hn.layers[src].output_shape, nbytes)
+        ftype = hrt.FormatType.UINT8 if bits == 8 else hrt.FormatType.UINT16
+        infos.append(hrt.StreamInfo(
+            name=hn.scoped(layer.name), direction=hrt.StreamDirection.D2H,
+            format=hrt.Format(ftype, order, hrt.FormatFlags.NONE), shape=shape, hw_shape=hw,
+            quant_info=qi, index=idx))
+        idx += 1
+    return infos
+
+
+def host_ops_of(runner: Any, stream_name: str) -> list[str]:
+    """Host-side ops (softmax / argmax) applied after dequantizing an output stream."""
+    hn = runner.hn
+    layer = hn.layer(stream_name)
+    if layer.type != "output_layer":
+        return []
+    return chip_source(runner, layer)[1]
+
+
+def stream_codes_to_frame(codes: np.ndarray, info) -> np.ndarray:
+    """The device frame layout of an output tensor's codes is the stream layer's business; this
+    helper only reshapes codes (N, ...) to the logical (N, H, W, C) of the stream info."""
+    sh = info.shape
+    return np.asarray(codes).reshape(codes.shape[0], sh.height, sh.width, sh.features)
