@@ -158,10 +158,26 @@ HS_AI void *hs_dst_at(hs_op op, void *base, size_t elems)
 {
     return (unsigned char *)base + elems * hs_op_dst_size(op);
 }
-/* Zero n destination elements at dst[at]. */
+/* Zero n destination elements at dst[at]. Row padding is often a few bytes: those are
+ * stored inline (a memset call per row costs more than the stores). */
 HS_AI void hs_zero(hs_op op, void *dst, size_t at, size_t n)
 {
-    if (n != 0) memset(hs_dst_at(op, dst, at), 0, n * hs_op_dst_size(op));
+    size_t bytes = n * hs_op_dst_size(op);
+    unsigned char *p = (unsigned char *)hs_dst_at(op, dst, at);
+    if (bytes > 16) {
+        memset(p, 0, bytes);
+        return;
+    }
+    const uint64_t z = 0;
+    if (bytes >= 8) {
+        memcpy(p, &z, 8);
+        memcpy(p + bytes - 8, &z, 8);
+    } else if (bytes >= 4) {
+        memcpy(p, &z, 4);
+        memcpy(p + bytes - 4, &z, 4);
+    } else {
+        for (size_t i = 0; i < bytes; i++) p[i] = 0;
+    }
 }
 
 #endif /* HS_RUNS_H */

@@ -176,9 +176,10 @@ HS_AIT void HS_N(cl3_block32)(hs_op op, const void *s, uint8_t *d0, uint8_t *d1,
 
 /* One host row of W pixels x C channels (channel-last) -> C device rows of Wh elements
  * (the first W of each written; the padding is the caller's). */
-HS_AIT void HS_N(row_to_planes)(hs_op op, const hs_kargs *a, const void *S, void *D, size_t W,
-                                size_t C, size_t Wh)
+HS_AIT void HS_N(row_to_planes)(hs_op op, const hs_kargs *a, const void *vq, const void *S,
+                                void *D, size_t W, size_t C, size_t Wh)
 {
+    (void)vq;
     if (C == 1) {
         hs_run(op, S, D, W, &a->q, 0.0f, 1.0f);
         return;
@@ -187,8 +188,7 @@ HS_AIT void HS_N(row_to_planes)(hs_op op, const hs_kargs *a, const void *S, void
     if (C == 3 && (op == HS_OP_Q8_DIV || op == HS_OP_Q8_MUL || op == HS_OP_COPY8)) {
         const size_t B = HS_AVX2 ? 32 : 16; /* pixels per block */
         if (W >= B) {
-            HS_N(vq) v;
-            HS_N(vq_init)(&v, &a->q);
+            const HS_N(vq) v = *(const HS_N(vq) *)vq;
             const int mode = a->q.sat ? 2 : (a->q.clamp ? 0 : 1);
             uint8_t *d = (uint8_t *)D;
             for (size_t w0 = 0; w0 < W; w0 += B) {
@@ -227,9 +227,16 @@ HS_AIT void HS_N(row_to_planes)(hs_op op, const hs_kargs *a, const void *S, void
 HS_AIT void HS_N(in_nhcw)(hs_op op, const hs_kargs *a, const void *src, void *dst)
 {
     const size_t W = a->W, C = a->C, Wh = a->Wh, Ch = a->Ch, drow = Ch * Wh;
+#if HS_HAVE_SSE2
+    HS_N(vq) v; /* the quantize constants as vectors, once per frame */
+    HS_N(vq_init)(&v, &a->q);
+    const void *vq = &v;
+#else
+    const void *vq = NULL;
+#endif
     for (size_t h = 0; h < a->H; h++) {
         void *D = hs_dst_at(op, dst, h * drow);
-        HS_N(row_to_planes)(op, a, hs_src_at(op, src, h * a->host_row), D, W, C, Wh);
+        HS_N(row_to_planes)(op, a, vq, hs_src_at(op, src, h * a->host_row), D, W, C, Wh);
         if (Wh > W)
             for (size_t c = 0; c < C; c++) hs_zero(op, D, c * Wh + W, Wh - W);
         hs_zero(op, D, C * Wh, (Ch - C) * Wh);

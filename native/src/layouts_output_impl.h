@@ -11,8 +11,51 @@
 #define HS_AIT static inline __attribute__((always_inline)) HS_TGT
 
 #if HS_HAVE_SSE2
+/* The QPs of the 8 features of a tile, loaded once per tile: the stores of the tile could
+ * alias the QP arrays as far as the compiler knows, so it would reload them per row. */
+typedef struct {
+#if HS_AVX2
+    __m256 zp, sc;
+#else
+    __m128 zp0, zp1, sc0, sc1;
+#endif
+} HS_N(qp8);
+
+HS_AIT HS_N(qp8) HS_N(qp8_load)(hs_op op, const float *zp, const float *sc)
+{
+    HS_N(qp8) q;
+    if (hs_op_is_dequantize(op)) {
+#if HS_AVX2
+        q.zp = _mm256_loadu_ps(zp);
+        q.sc = _mm256_loadu_ps(sc);
+#else
+        q.zp0 = _mm_loadu_ps(zp);
+        q.zp1 = _mm_loadu_ps(zp + 4);
+        q.sc0 = _mm_loadu_ps(sc);
+        q.sc1 = _mm_loadu_ps(sc + 4);
+#endif
+    } else {
+        memset(&q, 0, sizeof q);
+    }
+    return q;
+}
+
+/* 8 int32 codes of consecutive features -> 8 float32 at f. */
+#if HS_AVX2
+HS_AIT void HS_N(put8_f32)(__m256i v, float *f, const HS_N(qp8) *q)
+{
+    _mm256_storeu_ps(f, _mm256_mul_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(v), q->zp), q->sc));
+}
+#else
+HS_AIT void HS_N(put8_f32)(__m128i lo, __m128i hi, float *f, const HS_N(qp8) *q)
+{
+    _mm_storeu_ps(f, _mm_mul_ps(_mm_sub_ps(_mm_cvtepi32_ps(lo), q->zp0), q->sc0));
+    _mm_storeu_ps(f + 4, _mm_mul_ps(_mm_sub_ps(_mm_cvtepi32_ps(hi), q->zp1), q->sc1));
+}
+#endif
+
 /* One transposed row: 8 codes of consecutive features -> 8 host elements at d. */
-HS_AIT void HS_N(put8_u8)(hs_op op, __m128i x, void *d, const float *zp, const float *sc)
+HS_AIT void HS_N(put8_u8)(hs_op op, __m128i x, void *d, const HS_N(qp8) *q)
 {
     const __m128i zero = _mm_setzero_si128();
     if (op == HS_OP_COPY8) {
@@ -20,37 +63,25 @@ HS_AIT void HS_N(put8_u8)(hs_op op, __m128i x, void *d, const float *zp, const f
     } else if (op == HS_OP_WIDEN) {
         _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi8(x, zero));
     } else {
-        float *f = (float *)d;
 #if HS_AVX2
-        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(x));
-        _mm256_storeu_ps(f, _mm256_mul_ps(_mm256_sub_ps(v, _mm256_loadu_ps(zp)),
-                                          _mm256_loadu_ps(sc)));
+        HS_N(put8_f32)(_mm256_cvtepu8_epi32(x), (float *)d, q);
 #else
         __m128i w = _mm_unpacklo_epi8(x, zero);
-        __m128 v0 = _mm_cvtepi32_ps(_mm_unpacklo_epi16(w, zero));
-        __m128 v1 = _mm_cvtepi32_ps(_mm_unpackhi_epi16(w, zero));
-        _mm_storeu_ps(f, _mm_mul_ps(_mm_sub_ps(v0, _mm_loadu_ps(zp)), _mm_loadu_ps(sc)));
-        _mm_storeu_ps(f + 4, _mm_mul_ps(_mm_sub_ps(v1, _mm_loadu_ps(zp + 4)), _mm_loadu_ps(sc + 4)));
+        HS_N(put8_f32)(_mm_unpacklo_epi16(w, zero), _mm_unpackhi_epi16(w, zero), (float *)d, q);
 #endif
     }
 }
 
-HS_AIT void HS_N(put8_u16)(hs_op op, __m128i x, void *d, const float *zp, const float *sc)
+HS_AIT void HS_N(put8_u16)(hs_op op, __m128i x, void *d, const HS_N(qp8) *q)
 {
     if (op == HS_OP_COPY16) {
         _mm_storeu_si128((__m128i *)d, x);
     } else {
-        float *f = (float *)d;
 #if HS_AVX2
-        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(x));
-        _mm256_storeu_ps(f, _mm256_mul_ps(_mm256_sub_ps(v, _mm256_loadu_ps(zp)),
-                                          _mm256_loadu_ps(sc)));
+        HS_N(put8_f32)(_mm256_cvtepu16_epi32(x), (float *)d, q);
 #else
         const __m128i zero = _mm_setzero_si128();
-        __m128 v0 = _mm_cvtepi32_ps(_mm_unpacklo_epi16(x, zero));
-        __m128 v1 = _mm_cvtepi32_ps(_mm_unpackhi_epi16(x, zero));
-        _mm_storeu_ps(f, _mm_mul_ps(_mm_sub_ps(v0, _mm_loadu_ps(zp)), _mm_loadu_ps(sc)));
-        _mm_storeu_ps(f + 4, _mm_mul_ps(_mm_sub_ps(v1, _mm_loadu_ps(zp + 4)), _mm_loadu_ps(sc + 4)));
+        HS_N(put8_f32)(_mm_unpacklo_epi16(x, zero), _mm_unpackhi_epi16(x, zero), (float *)d, q);
 #endif
     }
 }
@@ -70,13 +101,34 @@ HS_AIT void HS_N(tile8_u8)(hs_op op, const uint8_t *s, size_t ss, unsigned char 
     __m128i r7 = _mm_loadl_epi64((const __m128i *)(const void *)(s + 7 * ss));
     __m128i a0 = _mm_unpacklo_epi8(r0, r1), a1 = _mm_unpacklo_epi8(r2, r3);
     __m128i a2 = _mm_unpacklo_epi8(r4, r5), a3 = _mm_unpacklo_epi8(r6, r7);
+    /* b0: pixels 0-3 x features 0-3 (4 bytes per pixel), b1: pixels 4-7 x 0-3,
+     * b2: pixels 0-3 x 4-7, b3: pixels 4-7 x 4-7 */
     __m128i b0 = _mm_unpacklo_epi16(a0, a1), b1 = _mm_unpackhi_epi16(a0, a1);
     __m128i b2 = _mm_unpacklo_epi16(a2, a3), b3 = _mm_unpackhi_epi16(a2, a3);
+#if HS_AVX2
+    if (op == HS_OP_DQ8) {
+        /* [b0 | b2]: one byte shuffle zero-extends pixel p's features 0-3 (lane 0) and 4-7
+         * (lane 1) to int32 in order: no final unpack stage, no separate widening */
+        const __m256i lo = _mm256_inserti128_si256(_mm256_castsi128_si256(b0), b2, 1);
+        const __m256i hi = _mm256_inserti128_si256(_mm256_castsi128_si256(b1), b3, 1);
+        const HS_N(qp8) q = HS_N(qp8_load)(op, zp, sc);
+        for (int p = 0; p < 4; p++) {
+            const char k = (char)(4 * p), X = -1;
+            const __m256i m = _mm256_setr_epi8(k, X, X, X, (char)(k + 1), X, X, X, (char)(k + 2), X, X, X,
+                                               (char)(k + 3), X, X, X, k, X, X, X, (char)(k + 1), X, X, X,
+                                               (char)(k + 2), X, X, X, (char)(k + 3), X, X, X);
+            HS_N(put8_f32)(_mm256_shuffle_epi8(lo, m), (float *)(void *)(d + (size_t)p * ds), &q);
+            HS_N(put8_f32)(_mm256_shuffle_epi8(hi, m), (float *)(void *)(d + (size_t)(p + 4) * ds), &q);
+        }
+        return;
+    }
+#endif
     __m128i c[4] = {_mm_unpacklo_epi32(b0, b2), _mm_unpackhi_epi32(b0, b2),
                     _mm_unpacklo_epi32(b1, b3), _mm_unpackhi_epi32(b1, b3)};
+    const HS_N(qp8) q = HS_N(qp8_load)(op, zp, sc);
     for (int k = 0; k < 4; k++) { /* c[k] holds pixels 2k and 2k+1 */
-        HS_N(put8_u8)(op, c[k], d + (size_t)(2 * k) * ds, zp, sc);
-        HS_N(put8_u8)(op, _mm_unpackhi_epi64(c[k], c[k]), d + (size_t)(2 * k + 1) * ds, zp, sc);
+        HS_N(put8_u8)(op, c[k], d + (size_t)(2 * k) * ds, &q);
+        HS_N(put8_u8)(op, _mm_unpackhi_epi64(c[k], c[k]), d + (size_t)(2 * k + 1) * ds, &q);
     }
 }
 
@@ -104,7 +156,8 @@ HS_AIT void HS_N(tile8_u16)(hs_op op, const uint16_t *s, size_t ss, unsigned cha
                     _mm_unpacklo_epi64(b1, b3), _mm_unpackhi_epi64(b1, b3),
                     _mm_unpacklo_epi64(b4, b6), _mm_unpackhi_epi64(b4, b6),
                     _mm_unpacklo_epi64(b5, b7), _mm_unpackhi_epi64(b5, b7)};
-    for (int k = 0; k < 8; k++) HS_N(put8_u16)(op, c[k], d + (size_t)k * ds, zp, sc);
+    const HS_N(qp8) q = HS_N(qp8_load)(op, zp, sc);
+    for (int k = 0; k < 8; k++) HS_N(put8_u16)(op, c[k], d + (size_t)k * ds, &q);
 }
 #endif /* HS_HAVE_SSE2 */
 
