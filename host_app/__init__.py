@@ -1,0 +1,17 @@
+"""host_app: the host inference application of the toolkit, one CLI (`host-app`).
+
+    host-app parse MODEL.tflite|.h5|.keras      -> NET.har (HN + native params)
+    host-app quantize NET.har --calib DIR        -> NET_quantized.har
+    host-app infer NET.har IMAGES...             -> outputs / top-k labels
+    host-app compare NET.har IMAGES_OR_DIR       -> device-vs-emulator check, HTML report
+    host-app demo                                -> the whole journey on a bundled model
+
+Modules: cli (argparse, one function per subcommand), images (OpenCV loading and
+pre-processing), presets (known models' pre-processing and labels), pipeline (HAR loading, the
+host pipeline through a hailort_py.Device, emulation targets), compare (metrics and the
+byte-identity check), console (terminal tables), report (HTML report), demo.
+Decisions (exit codes, the --preprocess grammar, HAR metadata keys): docs/host-app.md.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,417 @@
+"""`host-app`: one command for the whole journey, one function per subcommand.
+
+Exit codes: 0 success, 1 failure (the work failed: a model that does not parse, a quantization
+error, a host pipeline that is not byte-identical), 2 bad usage (a missing file, a file of the
+wrong kind, a directory without images, an invalid option). Errors name the file, layer or
+stream and say what to do; user errors never print a traceback. See docs/host-app.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from .errors import AppError, HostAppError, UsageError
+
+MODEL_EXTENSIONS = {".tflite": "tflite", ".h5": "keras", ".hdf5": "keras", ".keras": "keras"}
+
+
+# ==== argument types =============================================================================
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(t) for t in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a shape like 96,128,3") from None
+    if not dims or any(d < 1 for d in dims):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a shape like 96,128,3")
+    return dims
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+
+
+# ==== parse ======================================================================================
+
+def _load_model(path: Path, kind: str, name: str | None, input_shape):
+    from emulator.errors import EmulatorError
+
+    try:
+        if kind == "tflite":
+            if input_shape:
+                raise UsageError("--input-shape applies to Keras models; a TFLite file fixes its "
+                                 "input shape")
+            from emulator import parse_tflite
+
+            return parse_tflite(str(path), net_name=name)
+        import keras
+
+        from emulator import parse_keras
+
+        try:
+            model = keras.models.load_model(str(path), compile=False)
+        except Exception as e:  # keras raises many types for unreadable / foreign files
+            raise AppError(f"cannot load Keras model '{path}': {type(e).__name__}: {e}. Give a "
+                           f"Keras .h5 / .keras file saved with model.save(...)") from None
+        return parse_keras(model, net_name=name, input_shape=input_shape)
+    except EmulatorError as e:
+        raise AppError(f"cannot parse '{path}': {e}") from None
+
+
+def _record_labels(runner, labels: list[str], origin: str) -> str:
+    """Attach labels to the one classifier-like output with as many classes."""
+    from .pipeline import is_classifier
+
+    hn = runner.hn
+    sizes = {l.name: int(l.output_shape[-1]) for l in hn.output_layers if len(l.output_shape) == 2}
+    fits = [n for n, c in sizes.items() if c == len(labels)]
+    if len(fits) > 1:
+        fits = [n for n in fits if is_classifier(runner, n)] or fits
+    if len(fits) != 1:
+        have = ", ".join(f"{n} ({c} values)" for n, c in sizes.items()) or "none with a vector output"
+        what = "no output" if not fits else f"{len(fits)} outputs"
+        raise UsageError(f"{origin} gives {len(labels)} labels but {what} of network '{hn.name}' "
+                         f"has {len(labels)} classes; its outputs are: {have}")
+    runner.metadata.setdefault("labels", {})[fits[0]] = list(labels)
+    return fits[0]
+
+
+def cmd_parse(args) -> int:
+    from . import console
+    from .images import parse_preprocess
+    from .presets import PRESETS
+
+    path = Path(args.model)
+    if not path.exists():
+        raise UsageError(f"model '{path}' does not exist")
+    kind = MODEL_EXTENSIONS.get(path.suffix.lower())
+    if path.is_dir() or kind is None:
+        raise UsageError(f"'{path}' is not a model file host-app parses: give a .tflite, .h5 or "
+                         f".keras file")
+    if args.preset and args.preset not in PRESETS:
+        raise UsageError(f"unknown preset '{args.preset}'; presets: {', '.join(PRESETS)}")
+    preprocess = parse_preprocess(args.preprocess) if args.preprocess else \
+        parse_preprocess(args.preset) if args.preset else None
+    labels = None
+    if args.labels:
+        lp = Path(args.labels)
+        if not lp.is_file():
+            raise UsageError(f"labels file '{lp}' does not exist (one label a line)")
+        labels = [ln.strip() for ln in lp.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        origin = f"labels file '{lp}'"
+    elif args.preset and PRESETS[args.preset].labels:
+        labels, origin = list(PRESETS[args.preset].labels), f"preset '{args.preset}'"
+    out = Path(args.output) if args.output else Path(path.stem + ".har")
+
+    t0 = time.perf_counter()
+    runner = _load_model(path, kind, args.name, args.input_shape)
+    runner.metadata["source_model"] = path.name
+    if preprocess is not None:
+        runner.metadata["preprocess"] = preprocess.preset or preprocess.text
+    labelled = None
+    if labels:
+        try:
+            labelled = _record_labels(runner, labels, origin)
+        except UsageError as e:
+            if args.labels:  # asked for explicitly: an error; a preset's labels are optional
+                raise
+            console.note(f"labels not recorded: {e}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    runner.save_har(out)
+    con = console.out()
+    con.print(console.layer_table(runner))
+    hn = runner.hn
+    ins = ", ".join(f"{l.name} {console.fmt_shape(l.output_shape)}" for l in hn.input_layers)
+    outs = ", ".join(f"{l.name} {console.fmt_shape(l.output_shape)}" for l in hn.output_layers)
+    console.note(f"inputs: {ins}; outputs: {outs}")
+    if preprocess is not None:
+        console.note(f"pre-processing recorded: {preprocess}")
+    if labelled:
+        console.note(f"labels recorded for {labelled}: {', '.join(runner.metadata['labels'][labelled])}")
+    console.note(f"wrote {out} (HN + native params) in {time.perf_counter() - t0:.1f} s; next: "
+                 f"host-app quantize {out} --calib IMAGES_DIR")
+    return 0
+
+
+# ==== quantize ===================================================================================
+
+def cmd_quantize(args) -> int:
+    from emulator import run_quantization_from_np
+    from emulator.quant_errors import (CalibrationOutOfRangeError, CalibrationShapeError,
+                                       QuantizationError)
+
+    from . import console
+    from .images import load_inputs
+    from .pipeline import load_har, preprocess_for, single_input
+
+    runner = load_har(args.har)
+    _, shape = single_input(runner)
+    spec = preprocess_for(runner, args.preprocess)
+    batch = load_inputs(args.calib, shape, spec, what="--calib")
+    n = len(batch)
+    batch_size = args.batch_size
+    if args.calib_num_batch is None:
+        batch_size = min(batch_size, n)
+        calib_num_batch = max(1, n // batch_size)
+    else:
+        calib_num_batch = args.calib_num_batch
+    out = Path(args.output) if args.output else Path(args.har).with_name(
+        Path(args.har).stem.removesuffix("_quantized") + "_quantized.har")
+    console.note(f"calibrating '{runner.hn.name}' on {calib_num_batch} x {batch_size} = "
+                 f"{calib_num_batch * batch_size} of {n} inputs from {', '.join(args.calib)}"
+                 + (f" (pre-processing: {spec})" if spec else ""))
+    t0 = time.perf_counter()
+    try:
+        run_quantization_from_np(runner, batch.x, calib_num_batch=calib_num_batch,
+                                 batch_size=batch_size)
+    except (CalibrationOutOfRangeError, CalibrationShapeError) as e:
+        raise UsageError(f"--calib: {e}") from None
+    except QuantizationError as e:
+        raise AppError(f"quantizing '{args.har}' failed: {e}") from None
+    if spec is not None:
+        runner.metadata["preprocess"] = spec.preset or spec.text
+    out.parent.mkdir(parents=True, exist_ok=True)
+    runner.save_har(out)
+    con = console.out()
+    con.print(console.ranges_table(runner))
+    from .pipeline import output_routes
+
+    host_ops = {r.stream: [l.type for l in r.host_layers] for r in output_routes(runner)}
+    con.print(console.stream_table(runner.get_stream_infos(), host_ops=host_ops))
+    console.note(f"wrote {out} (quantized) in {time.perf_counter() - t0:.1f} s; next: "
+                 f"host-app compare {out} IMAGES_DIR --report report.html")
+    return 0
+
+
+# ==== infer ======================================================================================
+
+def cmd_infer(args) -> int:
+    import numpy as np
+
+    from . import console
+    from .images import load_inputs
+    from .pipeline import (is_classifier, labels_for, load_har, preprocess_for, require_quantized,
+                           run_target, single_input)
+
+    runner = load_har(args.har)
+    target = args.target or ("device" if runner.quantized_params is not None else "native")
+    if target not in ("native", "fp-optimized"):
+        require_quantized(runner, args.har, f"--target {target}")
+    _, shape = single_input(runner)
+    batch = load_inputs(args.images, shape, preprocess_for(runner, args.preprocess))
+    where = {"device": "the host pipeline through the in-process emulated chip (EmulatedDevice)",
+             "numeric": "the emulator's bit-exact SdkNumeric", "quantized": "SdkQuantized",
+             "native": "SdkNative (float)", "fp-optimized": "SdkFPOptimized (float)"}[target]
+    console.note(f"'{runner.hn.name}' on {len(batch)} image(s), target {target}: {where}")
+    t0 = time.perf_counter()
+    outputs = run_target(runner, target, batch.x, args.batch_size)
+    elapsed = time.perf_counter() - t0
+    con = console.out()
+    for name, values in outputs.items():
+        flat = values.reshape(len(batch), -1)
+        if is_classifier(runner, name):
+            labels = labels_for(runner, name) or [f"class {i}" for i in range(flat.shape[1])]
+            k = min(args.top_k, flat.shape[1])
+            cols = [("image", "left")] + [(f"top-{j + 1}", "left") for j in range(k)]
+            t = console.table(f"{name}: top-{k}", cols)
+            for i, row in enumerate(flat):
+                order = np.argsort(-row, kind="stable")[:k]
+                t.add_row(console.escape(batch.names[i]),
+                          *[f"{console.escape(labels[j])} {row[j]:.3f}" for j in order])
+        else:
+            t = console.table(f"{name}: {console.fmt_shape(values.shape)} a frame",
+                               [("image", "left"), ("min", "right"), ("max", "right"),
+                                ("mean", "right"), ("first values", "left")])
+            for i, row in enumerate(flat):
+                t.add_row(console.escape(batch.names[i]), console.fmt_num(row.min()),
+                          console.fmt_num(row.max()), console.fmt_num(row.mean()),
+                          " ".join(console.fmt_num(v) for v in row[:6]) + (" ..." if row.size > 6 else ""))
+        con.print(t)
+    if args.save:
+        save = Path(args.save)
+        save.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(save, images=np.array(batch.names), **outputs)
+        console.note(f"wrote {save} ({', '.join(outputs)}, images)")
+    console.note(f"{len(batch)} image(s) in {elapsed:.2f} s")
+    return 0
+
+
+# ==== compare ====================================================================================
+
+def cmd_compare(args) -> int:
+    import json
+
+    from . import console
+    from .compare import compare
+    from .images import load_inputs
+    from .pipeline import emulated_device, load_har, preprocess_for, single_input
+
+    runner = load_har(args.har, need_quantized=True, command="compare")
+    _, shape = single_input(runner)
+    spec = preprocess_for(runner, args.preprocess)
+    batch = load_inputs(args.images, shape, spec)
+    console.note(f"comparing '{runner.hn.name}' on {len(batch)} image(s): host pipeline through the "
+                 f"in-process emulated chip (EmulatedDevice) vs the emulator (SdkNumeric, SdkNative)")
+    device = emulated_device(runner)
+    try:
+        result = compare(runner, device, batch, har=str(args.har),
+                         device_name="in-process emulated chip (emulator.EmulatedDevice)",
+                         preprocess=str(spec) if spec else "", batch_size=args.batch_size)
+    finally:
+        device.close()
+    console.print_comparison(result)
+    failed_gate = [m for m in result.metrics
+                   if args.min_snr is not None and m.point == "output" and m.snr_db < args.min_snr]
+    for m in failed_gate:
+        console.error(f"output '{m.output}' (stream '{m.stream}'): SNR {m.snr_db:.2f} dB is below "
+                      f"--min-snr {args.min_snr:g} dB")
+    command = "host-app " + " ".join(shlex.quote(a) for a in args.argv)
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = result.to_dict()
+        data["min_snr_db"] = args.min_snr
+        data["passed"] = result.byte_identical and not failed_gate
+        path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        console.note(f"wrote {path}")
+    if args.report:
+        from .report import write_report
+
+        path = write_report(result, args.report, command)
+        console.note(f"report: {path.resolve()}")
+    return 0 if result.byte_identical and not failed_gate else 1
+
+
+# ==== demo =======================================================================================
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.out), batch_size=args.batch_size)
+
+
+# ==== the parser =================================================================================
+
+def build_parser() -> argparse.ArgumentParser:
+    from .presets import PRESETS
+
+    p = argparse.ArgumentParser(
+        prog="host-app",
+        description="Parse, quantize, run and check networks for Hailo-style accelerators.",
+        epilog="Exit codes: 0 success, 1 failure, 2 bad usage.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    pre_help = (f"pre-processing: a preset ({', '.join(PRESETS)}) or a spec such as "
+                f"'scale:1/127.5,offset:-1' or 'color:rgb,mean:127.5,std:128' (keys: color, "
+                f"resize, scale, offset, mean, std); default: the one recorded in the HAR")
+
+    s = sub.add_parser("parse", help="a .tflite / .h5 / .keras model -> HAR (HN + native params)",
+                       description="Parse a model into a HAR holding the HN and the native params, "
+                                   "and print its layers.")
+    s.add_argument("model", help="a .tflite, .h5 or .keras file")
+    s.add_argument("-o", "--output", help="HAR to write (default: MODEL's name with .har, here)")
+    s.add_argument("--name", help="network name (default: the model's)")
+    s.add_argument("--input-shape", type=_shape, metavar="H,W,C",
+                   help="input shape for Keras models whose input size is not fixed")
+    s.add_argument("--preset", metavar="NAME",
+                   help=f"a known model ({', '.join(PRESETS)}): records its pre-processing and labels")
+    s.add_argument("--preprocess", metavar="SPEC", help="pre-processing to record in the HAR")
+    s.add_argument("--labels", metavar="FILE", help="class labels, one a line, to record in the HAR")
+    s.set_defaults(func=cmd_parse)
+
+    s = sub.add_parser("quantize", help="calibrate and quantize a HAR",
+                       description="Quantize a parsed network on calibration images "
+                                   "(run_quantization_from_np) and print the calibrated ranges.")
+    s.add_argument("har", help="a HAR from host-app parse")
+    s.add_argument("--calib", required=True, nargs="+", metavar="DIR_OR_NPY",
+                   help="calibration images: directories / image files, or one .npy")
+    s.add_argument("--calib-num-batch", type=_positive_int, metavar="N",
+                   help="batches to calibrate on (default: every full batch of the images)")
+    s.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
+                   help="calibration batch size (default 8)")
+    s.add_argument("-o", "--output", help="HAR to write (default: HAR_quantized.har)")
+    s.add_argument("--preprocess", metavar="SPEC", help=pre_help)
+    s.set_defaults(func=cmd_quantize)
+
+    s = sub.add_parser("infer", help="run images through a target and print the outputs",
+                       description="Run images through an emulation target or the host pipeline "
+                                   "(device) and print the outputs; top-k labels for classifiers.")
+    s.add_argument("har", help="a HAR (quantized for the quantized targets and device)")
+    s.add_argument("images", nargs="+", help="image files, directories, or one .npy")
+    s.add_argument("--target", choices=("native", "fp-optimized", "quantized", "numeric", "device"),
+                   help="default: device for a quantized HAR (the host pipeline through the "
+                        "emulated chip), else native")
+    s.add_argument("--top-k", type=_positive_int, default=3, metavar="K",
+                   help="labels to show per image for classifiers (default 3)")
+    s.add_argument("--preprocess", metavar="SPEC", help=pre_help)
+    s.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
+                   help="frames per inference call (default 32)")
+    s.add_argument("--save", metavar="NPZ", help="also save the outputs to an .npz")
+    s.set_defaults(func=cmd_infer)
+
+    s = sub.add_parser("compare", help="device vs emulator: byte identity and accuracy, HTML report",
+                       description="Run images through the host pipeline and the emulated chip, "
+                                   "check it is byte-identical to the emulator's SdkNumeric stream by "
+                                   "stream, and measure accuracy against SdkNative.")
+    s.add_argument("har", help="a quantized HAR (host-app quantize)")
+    s.add_argument("images", nargs="+", help="image files, directories, or one .npy")
+    s.add_argument("--report", metavar="HTML", help="write the HTML report here")
+    s.add_argument("--json", metavar="JSON", help="write the results as JSON here")
+    s.add_argument("--preprocess", metavar="SPEC", help=pre_help)
+    s.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
+                   help="frames per inference call, for the device and the emulator (default 32)")
+    s.add_argument("--min-snr", type=_float, metavar="DB",
+                   help="also fail (exit 1) when an output's SNR against native is below DB")
+    s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("demo", help="the whole journey on a bundled model and real photos, offline",
+                       description="Parse the FER emotion classifier bundled with the fer package, "
+                                   "quantize it on real faces, run held-out faces through the host "
+                                   "pipeline and the emulated chip, and write the report.")
+    s.add_argument("--out", default="demo-out", metavar="DIR", help="output directory (default ./demo-out)")
+    s.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
+                   help="calibration batch size (default 8)")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: 2 on bad usage, 0 for --help
+        return int(e.code or 0)
+    if not args.command:
+        parser.print_usage(sys.stderr)
+        print("host-app: error: give a command (parse, quantize, infer, compare, demo)",
+              file=sys.stderr)
+        return 2
+    args.argv = argv
+    from . import console
+
+    try:
+        return int(args.func(args) or 0)
+    except HostAppError as e:
+        console.error(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        return 130

@@ -1,0 +1,392 @@
+"""host-app: the CLI end to end on the real FER model and real faces (in-process through
+host_app.cli.main), its exit codes and messages, the byte-identity check catching real
+differences, the HTML / JSON reports, and the demo."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+import data_sources as ds
+from host_app import cli
+from host_app.compare import cosine, snr_db
+from host_app.errors import UsageError
+from host_app.images import parse_preprocess, preprocess_image
+
+
+# --- shared material: faces on disk, a parsed and a quantized HAR -------------------------------
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    """Real faces written as PNG files by the demo's own writer: calib/ (lfw + camera / Grace
+    Hopper crops) and faces/ (held-out lfw + astronaut); few/ holds 10 of the held-out ones."""
+    from host_app.demo import write_faces
+
+    root = tmp_path_factory.mktemp("faces")
+    calib, held, notes = write_faces(root)
+    assert not notes, notes
+    few = root / "few"
+    few.mkdir()
+    picked = sorted(held.glob("lfw_*.png"))[:8] + sorted(held.glob("astronaut_*.png"))
+    for p in picked:
+        shutil.copy(p, few / p.name)
+    return {"calib": calib, "held": held, "few": few, "root": root}
+
+
+@pytest.fixture(scope="module")
+def fer_har(tmp_path_factory):
+    out = tmp_path_factory.mktemp("har") / "fer.har"
+    assert cli.main(["parse", str(ds.fer_model_path()), "--name", "fer", "--preset", "fer",
+                     "-o", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def fer_qhar(fer_har, faces):
+    out = fer_har.with_name("fer_quantized.har")
+    assert cli.main(["quantize", str(fer_har), "--calib", str(faces["calib"]),
+                     "--calib-num-batch", "4", "--batch-size", "8", "-o", str(out)]) == 0
+    return out
+
+
+def _run(capsys, argv):
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# --- bad usage: exit 2, a clear message, no traceback --------------------------------------------
+
+def test_no_command_and_bad_options_are_usage_errors(capsys):
+    code, _, err = _run(capsys, [])
+    assert code == 2 and "give a command" in err
+    code, _, err = _run(capsys, ["infer", "x.har", "a.png", "--top-k", "0"])
+    assert code == 2 and "--top-k" in err and "at least 1" in err
+    code, _, err = _run(capsys, ["infer", "x.har", "a.png", "--target", "gpu"])
+    assert code == 2 and "invalid choice" in err
+    assert _run(capsys, ["--help"])[0] == 0
+
+
+def test_missing_files_are_named(capsys, tmp_path, fer_qhar):
+    code, _, err = _run(capsys, ["parse", tmp_path / "nope.tflite"])
+    assert code == 2 and "nope.tflite" in err and "does not exist" in err
+    code, _, err = _run(capsys, ["compare", tmp_path / "nope.har", tmp_path])
+    assert code == 2 and "nope.har" in err and "host-app parse" in err
+    code, _, err = _run(capsys, ["infer", fer_qhar, tmp_path / "missing.png"])
+    assert code == 2 and "missing.png" in err and "does not exist" in err
+    assert "Traceback" not in err
+
+
+def test_wrong_kinds_of_file(capsys, tmp_path, fer_har):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    code, _, err = _run(capsys, ["parse", notes])
+    assert code == 2 and "notes.txt" in err and ".tflite" in err
+    # a model where a HAR is expected
+    code, _, err = _run(capsys, ["quantize", ds.fer_model_path(), "--calib", tmp_path])
+    assert code == 2 and "emotion_model.hdf5" in err and "not a HAR" in err
+    # an image that OpenCV cannot decode
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png at all")
+    code, _, err = _run(capsys, ["infer", fer_har, bad])
+    assert code == 2 and "broken.png" in err and "decode" in err
+
+
+def test_wrong_image_dir(capsys, tmp_path, fer_qhar):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = _run(capsys, ["compare", fer_qhar, empty])
+    assert code == 2 and "empty" in err and "holds no images" in err
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "readme.md").write_text("x")
+    code, _, err = _run(capsys, ["quantize", fer_qhar, "--calib", texts])
+    assert code == 2 and "holds no images" in err and "readme.md" in err
+
+
+def test_unquantized_har_and_bad_preprocess(capsys, fer_har, faces):
+    code, _, err = _run(capsys, ["compare", fer_har, faces["few"]])
+    assert code == 2 and "not quantized" in err and f"host-app quantize {fer_har}" in err
+    code, _, err = _run(capsys, ["infer", fer_har, faces["few"], "--target", "numeric"])
+    assert code == 2 and "not quantized" in err
+    code, _, err = _run(capsys, ["infer", fer_har, faces["few"], "--preprocess", "gain:2"])
+    assert code == 2 and "unknown key 'gain'" in err
+    code, _, err = _run(capsys, ["infer", fer_har, faces["few"], "--preprocess", "color:rgb"])
+    assert code == 2 and "1 channel" in err and "color:gray" in err
+
+
+def test_calibration_out_of_range_is_usage(capsys, fer_har, faces, tmp_path):
+    code, _, err = _run(capsys, ["quantize", fer_har, "--calib", faces["few"], "--calib-num-batch",
+                                 "4", "--batch-size", "8", "-o", tmp_path / "q.har"])
+    assert code == 2 and "OutOfRange" in err and "32" in err and "10" in err
+    assert not (tmp_path / "q.har").exists()
+
+
+def test_a_model_that_does_not_load_is_a_failure(capsys, tmp_path):
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(b"\x89HDF\r\n\x1a\n but not really")
+    code, _, err = _run(capsys, ["parse", broken])
+    assert code == 1 and "broken.h5" in err and "cannot load Keras model" in err
+    assert "Traceback" not in err
+
+
+# --- pre-processing and metrics -------------------------------------------------------------------
+
+def test_preprocess_specs():
+    fer = parse_preprocess("fer")
+    assert fer.preset == "fer" and fer.color == "gray" and fer.scale == (1 / 127.5,)
+    spec = parse_preprocess("color:bgr,mean:[1,2,3],std:2,resize:crop")
+    assert spec.mean == (1.0, 2.0, 3.0) and spec.std == (2.0,) and spec.resize == "crop"
+    for bad, words in (("scale:abc", "not a number"), ("std:0", "must not be 0"),
+                       ("color:cmyk", "color must be"), ("mean:1,mean:2", "twice"),
+                       ("nonsense", "neither a preset")):
+        with pytest.raises(UsageError, match=words):
+            parse_preprocess(bad)
+
+
+def test_preprocess_image_grey_and_rgb():
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[..., 0] = 255  # pure red
+    x = preprocess_image(img, (10, 10, 1), parse_preprocess("fer"))
+    red_grey = 0.299 * 255
+    assert x.shape == (10, 10, 1) and x.dtype == np.float32
+    np.testing.assert_allclose(x, red_grey / 127.5 - 1, atol=1 / 127.5)
+    bgr = preprocess_image(img, (10, 10, 3), parse_preprocess("color:bgr,scale:1/255"))
+    assert np.allclose(bgr[..., 2], 1.0) and np.allclose(bgr[..., :2], 0.0)
+    per_channel = preprocess_image(img, (5, 5, 3), parse_preprocess("mean:[255,0,0],std:[1,2,4]"))
+    assert np.allclose(per_channel, 0.0)
+    with pytest.raises(UsageError, match="3 values but the network input has 1"):
+        preprocess_image(img, (5, 5, 1), parse_preprocess("color:gray,mean:[1,2,3]"))
+
+
+def test_metrics():
+    ref = np.array([[3.0, 4.0]])
+    assert snr_db(ref, ref) == float("inf")
+    assert snr_db(ref, ref * 1.1) == pytest.approx(20.0)  # error is a tenth of the signal
+    assert cosine(ref, 2 * ref) == pytest.approx(1.0)
+    assert cosine(ref, np.array([[4.0, -3.0]])) == pytest.approx(0.0)
+
+
+# --- the journey: parse, quantize, infer, compare --------------------------------------------------
+
+@pytest.mark.slow
+def test_parse_records_har_and_prints_layers(capsys, tmp_path):
+    code, out, _ = _run(capsys, ["parse", ds.fer_model_path(), "--name", "fer", "--preset", "fer",
+                                 "-o", tmp_path / "f.har"])
+    assert code == 0
+    assert re.search(r"conv1\s+conv\s+62x62x8\s+relu", out)
+    assert "56,575 params" in out and "wrote" in out
+    from emulator import ClientRunner
+
+    r = ClientRunner(har=str(tmp_path / "f.har"))
+    assert r.metadata["preprocess"] == "fer"
+    assert r.metadata["labels"]["output_layer1"][3] == "happy"
+    assert r.quantized_params is None
+
+
+@pytest.mark.slow
+def test_parse_labels_file(capsys, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\nc\n")
+    code, _, err = _run(capsys, ["parse", ds.fer_model_path(), "--labels", labels,
+                                 "-o", tmp_path / "f.har"])
+    assert code == 2 and "labels.txt" in err and "3 labels" in err and "output_layer1 (7 values)" in err
+    assert not (tmp_path / "f.har").exists()
+    labels.write_text("\n".join(f"mood {i}" for i in range(7)) + "\n")
+    code, out, _ = _run(capsys, ["parse", ds.fer_model_path(), "--labels", labels,
+                                 "-o", tmp_path / "f.har"])
+    assert code == 0 and "labels recorded for output_layer1: mood 0, mood 1" in out
+    from emulator import ClientRunner
+
+    r = ClientRunner(har=str(tmp_path / "f.har"))
+    assert r.metadata["labels"] == {"output_layer1": [f"mood {i}" for i in range(7)]}
+    assert "preprocess" not in r.metadata
+
+
+@pytest.mark.slow
+def test_quantize_prints_ranges_and_streams(capsys, fer_har, faces, tmp_path):
+    out_har = tmp_path / "q.har"
+    code, out, _ = _run(capsys, ["quantize", fer_har, "--calib", faces["calib"], "--calib-num-batch",
+                                 "2", "--batch-size", "8", "-o", out_har])
+    assert code == 0, out
+    assert "calibrating 'fer' on 2 x 8 = 16 of 64 inputs" in out
+    assert re.search(r"global_avg_pool1\s+global_avg_pool\s+a8_w8\s+-?\d", out)
+    assert re.search(r"fer/input_layer1\s+in\s+64x64x1\s+64x64x1\s+UINT8 NHCW", out)
+    assert "then softmax" in out, out[-1500:]
+    from emulator import ClientRunner
+
+    r = ClientRunner(har=str(out_har))
+    assert r.quantized_params is not None and r.metadata["calibration"]["images"] == 16
+
+
+@pytest.mark.slow
+def test_infer_device_matches_numeric_and_names_the_emotion(capsys, fer_qhar, faces, tmp_path):
+    astronaut = sorted(faces["held"].glob("astronaut_*.png"))
+    code, out, _ = _run(capsys, ["infer", fer_qhar, *astronaut, "--target", "device", "--top-k", "2",
+                                 "--save", tmp_path / "dev.npz"])
+    assert code == 0
+    assert "in-process emulated chip" in out
+    assert re.search(r"astronaut_x1\.0\.png\s+happy 0\.\d+", out)  # she smiles
+    code, _, _ = _run(capsys, ["infer", fer_qhar, *astronaut, "--target", "numeric",
+                               "--save", tmp_path / "num.npz"])
+    assert code == 0
+    dev, num = np.load(tmp_path / "dev.npz"), np.load(tmp_path / "num.npz")
+    assert dev["output_layer1"].shape == (len(astronaut), 7)
+    assert np.array_equal(dev["output_layer1"].view(np.uint32), num["output_layer1"].view(np.uint32))
+    code, out, _ = _run(capsys, ["infer", fer_qhar, *astronaut, "--target", "native"])
+    assert code == 0 and "happy" in out
+
+
+def _pngs(html: str) -> list[bytes]:
+    return [base64.b64decode(u) for u in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
+
+
+@pytest.mark.slow
+def test_compare_passes_with_report_and_json(capsys, fer_qhar, faces, tmp_path):
+    import cv2
+
+    report, js = tmp_path / "r" / "report.html", tmp_path / "r" / "report.json"
+    code, out, err = _run(capsys, ["compare", fer_qhar, faces["few"], "--report", report,
+                                   "--json", js])
+    assert code == 0, err
+    assert "PASS host pipeline == emulator SdkNumeric: byte-identical" in out
+    assert re.search(r"fer/input_layer1\s+input frames\s+40,960\s+0\s+identical", out)
+    assert re.search(r"fer/output_layer1\s+output after host ops\s+70\s+0\s+identical", out)
+    data = json.loads(js.read_text())
+    assert data["byte_identical"] and data["passed"] and data["images"] == 10
+    assert [c["level"] for c in data["checks"]] == ["input frames", "output codes",
+                                                    "output float32", "output after host ops"]
+    m = {x["label"]: x for x in data["metrics"]}
+    # real numbers of a real 8-bit network: well above the 10 dB flag, well below identity
+    assert 12.0 < m["output_layer1"]["snr_db"] < 60.0
+    assert 12.0 < m["output_layer1 before softmax"]["snr_db"] < 60.0
+    assert m["output_layer1"]["top1_agreement"] >= 0.7
+    assert data["per_image"][0]["output_layer1"]["native_top1"] in ds_emotions()
+    html = report.read_text()
+    for needle in ("PASS", "byte-identical", "Streams", "Per image", "fer/input_layer1",
+                   "fer/output_layer1", "UINT8 NHCW", "astronaut_x1.0.png", "top-1 agreement",
+                   "Calibration"):
+        assert needle in html, needle
+    pngs = _pngs(html)
+    assert len(pngs) >= 3 + 10  # scatter, histogram, confusion + a thumbnail per image
+    for png in pngs:
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert img is not None and img.size > 0
+    assert f"report: {report.resolve()}" in out
+
+
+def ds_emotions():
+    from host_app.presets import FER_EMOTIONS
+
+    return FER_EMOTIONS
+
+
+@pytest.mark.slow
+def test_compare_catches_a_flipped_input_code(capsys, monkeypatch, fer_qhar, faces, tmp_path):
+    """One code flipped by the host's input transform: exit 1, the input stream named."""
+    import hailort_py as hrt
+
+    original = hrt.InputTransformContext.transform
+
+    def flipping(self, src, dst=None):
+        out = original(self, src, dst)
+        if self.user_format.type == hrt.FormatType.FLOAT32 and out.ndim == 2 and len(out) > 1:
+            out[1, 100] ^= 1  # image 1, one code
+        return out
+
+    monkeypatch.setattr(hrt.InputTransformContext, "transform", flipping)
+    report = tmp_path / "fail.html"
+    code, out, err = _run(capsys, ["compare", fer_qhar, faces["few"], "--report", report])
+    assert code == 1
+    assert "FAIL host pipeline != emulator SdkNumeric" in out
+    msg = next(line for line in err.splitlines() if "input frames" in line)
+    assert "fer/input_layer1" in msg and "1 of 40960 values differ" in msg
+    # image 1 of the sorted directory, device byte 100 = row 1, column 36 (NHCW, 64 wide)
+    assert "astronaut_x1.3.png" in err and "(h, w, c) = (1, 36, 0)" in err
+    assert "InputTransformContext" in err
+    html = report.read_text()
+    assert "FAIL" in html and "fer/input_layer1" in html and "astronaut_x1.3.png" in html
+
+
+@pytest.mark.slow
+def test_compare_catches_a_one_ulp_dequantize_difference(capsys, monkeypatch, fer_qhar, faces):
+    """The host's output transform is off by one ulp on one value: the float32 check names the
+    output stream, the codes check stays identical."""
+    import hailort_py as hrt
+
+    original = hrt.OutputTransformContext.transform
+
+    def nudged(self, src, dst=None):
+        out = original(self, src, dst)
+        if self.user_format.type == hrt.FormatType.FLOAT32:
+            out.reshape(-1).view(np.uint32)[2] += 1
+        return out
+
+    monkeypatch.setattr(hrt.OutputTransformContext, "transform", nudged)
+    code, out, err = _run(capsys, ["compare", fer_qhar, faces["few"]])
+    assert code == 1
+    assert re.search(r"fer/output_layer1\s+output codes\s+70\s+0\s+identical", out)
+    assert re.search(r"fer/output_layer1\s+output float32\s+70\s+1\s+DIFFERENT", out)
+    line = next(x for x in err.splitlines() if "output float32" in x)
+    assert "fer/output_layer1" in line and "OutputTransformContext" in line and "(0, 0, 2)" in line
+
+
+@pytest.mark.slow
+def test_compare_catches_a_device_that_returns_a_wrong_code(capsys, monkeypatch, fer_qhar, faces):
+    """The device returns one wrong output code: exit 1, the output stream named."""
+    from hailort_py.device import Device
+
+    from host_app import pipeline
+
+    real = pipeline.emulated_device
+
+    class Faulty(Device):
+        def __init__(self, inner):
+            self.inner = inner
+
+        def network_names(self):
+            return self.inner.network_names()
+
+        def stream_infos(self, network_name=None):
+            return self.inner.stream_infos(network_name)
+
+        def _infer(self, network_name, raw_inputs):
+            out = self.inner.infer(raw_inputs, network_name)
+            frames = out["fer/output_layer1"]
+            frames[-1, 3] = frames[-1, 3] + 1 if frames[-1, 3] < 255 else 0
+            return out
+
+    monkeypatch.setattr(pipeline, "emulated_device", lambda runner: Faulty(real(runner)))
+    code, out, err = _run(capsys, ["compare", fer_qhar, faces["few"]])
+    assert code == 1
+    codes = next(line for line in err.splitlines() if "output codes" in line)
+    assert "fer/output_layer1" in codes and "1 of 70 values differ" in codes
+    assert "(0, 0, 3)" in codes and "global_avg_pool1" in codes
+    assert re.search(r"fer/input_layer1\s+input frames\s+40,960\s+0\s+identical", out)
+
+
+@pytest.mark.slow
+def test_compare_min_snr_gate(capsys, fer_qhar, faces):
+    code, _, err = _run(capsys, ["compare", fer_qhar, faces["few"], "--min-snr", "80"])
+    assert code == 1 and "below --min-snr 80 dB" in err and "output_layer1" in err
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(capsys, tmp_path):
+    out_dir = tmp_path / "demo"
+    code, out, err = _run(capsys, ["demo", "--out", out_dir])
+    assert code == 0, err
+    for step in ("1/4 parse", "2/4 quantize", "3/4 compare", "4/4 infer"):
+        assert step in out
+    assert "byte-identical" in out and "in-process emulated chip" in out
+    data = json.loads((out_dir / "report.json").read_text())
+    assert data["byte_identical"] and data["images"] >= 40
+    assert data["metrics"][0]["snr_db"] > 15.0 and data["metrics"][0]["top1_agreement"] > 0.8
+    html = (out_dir / "report.html").read_text()
+    assert "PASS" in html and len(_pngs(html)) > 40
+    assert f"Report: {(out_dir / 'report.html').resolve()}" in out
