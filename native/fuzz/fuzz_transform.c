@@ -91,11 +91,9 @@ static void fuzz_transform(reader *r, const hailo_stream_info_t *si, const hailo
         st = out ? hailo_transform_frame_by_output_transform_context(oc, src, sn, dst, dn)
                  : hailo_transform_frame_by_input_transform_context(ic, src, sn, dst, dn);
         trap_if(st != HAILO_SUCCESS && st != HAILO_INVALID_FRAME);
-        /* differential check against the reference model (it knows the TRANSPOSED flag of
-         * the user format only, and no NO_TRANSFORM) */
+        /* differential check against the reference model (which has no NO_TRANSFORM) */
         hailo_format_t res;
         if (st == HAILO_SUCCESS && p->transform_mode == HAILO_STREAM_TRANSFORM_COPY &&
-            !(si->format.flags & HAILO_FORMAT_FLAGS_TRANSPOSED) &&
             hailo_resolve_user_format(si, &p->user_buffer_format, &res) == HAILO_SUCCESS &&
             (si->format.order != HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP ||
              (si->nms_info.number_of_classes <= 64 && si->nms_info.max_bboxes_per_class <= 64))) {

@@ -631,14 +631,19 @@ hailo_status hs_plan_build(const hailo_stream_info_t *si, const hailo_transform_
 
     /* 10. sizes */
     size_t uts = hailo_get_format_type_size(r.type);
-    plan->user_type_size = uts;
-    plan->device_type_size = dts;
     plan->dev_data_bytes = device_payload_bytes(si);
     plan->dev_bytes = hailo_get_hw_frame_size(si);
-    if (plan->dev_data_bytes == 0 || plan->dev_bytes == 0)
+    if (plan->dev_data_bytes == 0 || plan->dev_bytes == 0) {
+        if (nms)
+            return fail(HAILO_INVALID_ARGUMENT, msg, msg_size, si,
+                        "the device frame of %u chunks x %u classes x %u proposals does not fit "
+                        "in %zu bytes", (unsigned)si->nms_info.chunks_per_frame,
+                        (unsigned)si->nms_info.number_of_classes,
+                        (unsigned)si->nms_info.max_bboxes_per_class, HS_MAX_FRAME_BYTES);
         return fail(HAILO_INVALID_ARGUMENT, msg, msg_size, si,
                     "the device frame of hw_shape " SHAPE_FMT " does not fit in %zu bytes",
                     SHAPE_ARGS(*hw), HS_MAX_FRAME_BYTES);
+    }
     size_t H = s->height, W = s->width, C = s->features;
     if (plan->no_transform || r.order == HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP) {
         plan->host_bytes = plan->dev_bytes;
@@ -696,7 +701,6 @@ hailo_status hs_plan_build(const hailo_stream_info_t *si, const hailo_transform_
     plan->pad = plan->dev_data_bytes % HAILO_HW_FRAME_ALIGNMENT != 0;
 
     if (nms) {
-        plan->reorder = 0;
         if (r.order == HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP) {
             plan->kind = HS_KIND_COPY;
         } else {

@@ -45,7 +45,7 @@
 #define HS_TARGET_AVX2 __attribute__((target("avx2")))
 #endif
 
-typedef enum { HS_ISA_BASELINE = 0, HS_ISA_AVX2 = 1, HS_ISA_COUNT = 2 } hs_isa;
+typedef enum { HS_ISA_BASELINE = 0, HS_ISA_AVX2 = 1 } hs_isa;
 
 /* The best kernel set this CPU runs. */
 HS_HIDDEN hs_isa hs_detect_isa(void);
@@ -80,7 +80,6 @@ typedef struct {
 /* 1.5 * 2^23: adding it to v in [0, 65535] rounds v half-to-even (the FPU's default
  * rounding) and leaves the integer in the low mantissa bits: bits = 0x4B400000 + round(v). */
 #define HS_MAGIC_ROUND 12582912.0f
-#define HS_MAGIC_BITS 0x4B400000u
 
 HS_AI uint32_t hs_f32_bits(float f)
 {
@@ -136,7 +135,6 @@ typedef struct {
     size_t host_row;       /* host channel-last row stride (RGB4: aligned)    */
     size_t host_hs;        /* planar host: stride of a row h                  */
     size_t host_cs;        /* planar host: stride of a feature c              */
-    size_t dev_data_bytes; /* device payload                                  */
     size_t dev_bytes;      /* device frame, payload + periph padding          */
     hs_quant q;            /* input quantize                                  */
     float zp, scale;       /* output dequantize, single QP                    */
@@ -181,7 +179,6 @@ typedef struct {
     hs_kind kind;
     int layout;                  /* hs_in_layout or hs_out_layout                */
     hs_op op;
-    size_t user_type_size, device_type_size;
     size_t host_bytes;           /* user frame                                   */
     size_t dev_data_bytes;       /* device payload before periph padding         */
     size_t dev_bytes;            /* device frame (hw_frame_size)                 */

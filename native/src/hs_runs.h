@@ -36,7 +36,6 @@ HS_AI size_t hs_op_dst_size(hs_op op)
     }
 }
 
-HS_AI int hs_op_is_quantize(hs_op op) { return op <= HS_OP_Q16_MUL; }
 HS_AI int hs_op_is_dequantize(hs_op op) { return op == HS_OP_DQ8 || op == HS_OP_DQ16; }
 HS_AI int hs_op_divides(hs_op op) { return op == HS_OP_Q8_DIV || op == HS_OP_Q16_DIV; }
 

@@ -104,7 +104,6 @@ static hailo_status context_create(const hailo_stream_info_t *si,
     a->host_row = plan.host_row;
     a->host_hs = plan.host_hs;
     a->host_cs = plan.host_cs;
-    a->dev_data_bytes = plan.dev_data_bytes;
     a->dev_bytes = plan.dev_bytes;
     a->zp = 0.0f;
     a->scale = 1.0f;

@@ -78,12 +78,17 @@ size_t ref_dev_payload(const hailo_stream_info_t *si)
 
 size_t ref_dev_bytes(const hailo_stream_info_t *si) { return align_up(ref_dev_payload(si), 8); }
 
-static int transposed(const hailo_format_t *f) { return (f->flags & HAILO_FORMAT_FLAGS_TRANSPOSED) != 0; }
+/* The host frame is transposed when the TRANSPOSED flags of the user and device formats
+ * differ. */
+static int transposed(const hailo_stream_info_t *si, const hailo_format_t *f)
+{
+    return ((f->flags ^ si->format.flags) & HAILO_FORMAT_FLAGS_TRANSPOSED) != 0;
+}
 
 size_t ref_host_bytes(const hailo_stream_info_t *si, const hailo_format_t *user)
 {
     size_t h = si->shape.height, w = si->shape.width, c = si->shape.features;
-    if (transposed(user)) {
+    if (transposed(si, user)) {
         size_t t = h;
         h = w;
         w = t;
@@ -115,7 +120,7 @@ static size_t host_index(const hailo_stream_info_t *si, const hailo_format_t *us
                          size_t w, size_t c)
 {
     size_t H = si->shape.height, W = si->shape.width, C = si->shape.features;
-    int t = transposed(user);
+    int t = transposed(si, user);
     switch (user->order) {
     case HAILO_FORMAT_ORDER_NHCW: return t ? (w * C + c) * H + h : (h * C + c) * W + w;
     case HAILO_FORMAT_ORDER_NCHW: return t ? (c * W + w) * H + h : (c * H + h) * W + w;

@@ -222,9 +222,10 @@ static int run_case(const hailo_stream_info_t *si, const hailo_transform_params_
 
 static void describe_stream(char *buf, size_t n, const hailo_stream_info_t *si, const hailo_format_t *u, hs_isa isa)
 {
-    snprintf(buf, n, "%s dev %s/%s user %s/%s%s shape %ux%ux%u hw %ux%ux%u qps %u isa %s",
+    snprintf(buf, n, "%s dev %s/%s%s user %s/%s%s shape %ux%ux%u hw %ux%ux%u qps %u isa %s",
              si->direction == IN ? "in" : "out", hs_type_name(si->format.type),
-             hs_order_name(si->format.order), hs_type_name(u->type), hs_order_name(u->order),
+             hs_order_name(si->format.order), (si->format.flags & HAILO_FORMAT_FLAGS_TRANSPOSED) ? " T" : "",
+             hs_type_name(u->type), hs_order_name(u->order),
              (u->flags & HAILO_FORMAT_FLAGS_TRANSPOSED) ? " T" : "", si->shape.height,
              si->shape.width, si->shape.features, si->hw_shape.height, si->hw_shape.width,
              si->hw_shape.features, si->quant_infos_count, hs_isa_name(isa));
@@ -259,6 +260,10 @@ static void sweep(int big, int per_config, uint64_t seed)
                                 si.format.type = dt;
                                 si.format.order = pr->device;
                                 si.format.flags = ref_range(&r, 0, 4) == 0 ? HAILO_FORMAT_FLAGS_QUANTIZED : HAILO_FORMAT_FLAGS_NONE;
+                                /* a transposed device format: the host frame is transposed
+                                 * when the flags differ */
+                                int dev_t = can_t && ref_range(&r, 0, 3) == 0;
+                                if (dev_t) si.format.flags = (hailo_format_flags_t)(si.format.flags | HAILO_FORMAT_FLAGS_TRANSPOSED);
                                 random_shapes(&r, pr->device, dt, big, &si.shape, &si.hw_shape);
                                 si.quant_info = random_qp(&r, dt);
                                 if (pr->device == HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP) {
