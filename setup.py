@@ -15,7 +15,7 @@ setup(
     extras_require={
         "emulator": ["tensorflow-cpu==2.21.*", "tqdm>=4.66"],
         "app": ["opencv-python-headless>=4.9", "pyzmq>=25", "msgpack>=1.0", "matplotlib>=3.8",
-                "jinja2>=3.1"],
+                "jinja2>=3.1", "rich>=13"],
     },
     entry_points={"console_scripts": ["host-app=host_app.cli:main"]},
     zip_safe=False,

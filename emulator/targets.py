@@ -70,7 +70,8 @@ class _QuietRetracing(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
-        return not ("triggered tf.function retracing" in msg and "FloatExecutor" in msg)
+        return not ("triggered tf.function retracing" in msg
+                    and any(owner in msg for owner in ("FloatExecutor", "_Executor")))
 
 
 logging.getLogger("tensorflow").addFilter(_QuietRetracing())
