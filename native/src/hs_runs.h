@@ -179,4 +179,65 @@ HS_AI void hs_zero(hs_op op, void *dst, size_t at, size_t n)
     }
 }
 
+/* ------------------------------------------------------- small channel counts --- */
+/* Device feature rows (feature c's W-run at c * Wh) -> W pixels of C features. C is a
+ * compile-time constant at the call sites (2..8): the feature loop unrolls and the QPs sit
+ * in registers (local copies: the stores could alias the caller's arrays). */
+HS_AI void hs_planes_to_pixels(hs_op op, const void *S, size_t Wh, void *D, size_t W, size_t C,
+                               const float *zpv, const float *scv)
+{
+    float z[8] = {0}, k[8] = {0};
+    for (size_t c = 0; c < C; c++) {
+        z[c] = zpv[c];
+        k[c] = scv[c];
+    }
+    for (size_t w = 0; w < W; w++)
+        for (size_t c = 0; c < C; c++) hs_elem(op, S, c * Wh + w, D, w * C + c, NULL, z[c], k[c]);
+}
+
+/* W host pixels of C values -> C device rows (feature c's W-run at c * Wh). */
+HS_AI void hs_pixels_to_planes(hs_op op, const hs_quant *q, const void *S, void *D, size_t Wh,
+                               size_t W, size_t C)
+{
+    const hs_quant ql = *q; /* a local copy: the stores cannot alias it */
+    for (size_t w = 0; w < W; w++)
+        for (size_t c = 0; c < C; c++) hs_elem(op, S, w * C + c, D, c * Wh + w, &ql, 0.0f, 1.0f);
+}
+
+/* Widens, in place, W pixels of C elements (es bytes each) stored packed at the end of a
+ * device row of W * P elements into pixels of P elements: the C values (reversed when
+ * `reverse`, for RGB888) then P - C zeros. The caller converts a whole host row into that
+ * tail first, with the vectorized contiguous loop, instead of converting C values per
+ * pixel. Forward order is safe: pixel w's source starts at W(P - C) + wC >= wP, and the
+ * next pixel's at W(P - C) + (w + 1)C >= (w + 1)P, past everything pixel w writes. */
+HS_AI void hs_spread(unsigned char *row, size_t es, size_t W, size_t C, size_t P, int reverse)
+{
+    const size_t pb = P * es, cb = C * es;
+    const unsigned char *tail = row + W * (pb - cb);
+    for (size_t w = 0; w < W; w++) {
+        unsigned char *d = row + w * pb;
+        const unsigned char *s = tail + w * cb;
+        if (C <= 4) {
+            /* through registers, one element at a time: no stack copy to stall on */
+            uint16_t v[4];
+            for (size_t c = 0; c < C; c++) {
+                if (es == 1) v[c] = s[c];
+                else memcpy(&v[c], s + 2 * c, 2);
+            }
+            for (size_t c = 0; c < C; c++) {
+                uint16_t x = v[reverse ? C - 1 - c : c];
+                if (es == 1) d[c] = (unsigned char)x;
+                else memcpy(d + 2 * c, &x, 2);
+            }
+        } else {
+            memmove(d, s, cb);
+        }
+        if (pb - cb <= 16) { /* inline, like hs_zero */
+            for (size_t i = cb; i < pb; i++) d[i] = 0;
+        } else {
+            memset(d + cb, 0, pb - cb);
+        }
+    }
+}
+
 #endif /* HS_RUNS_H */

@@ -210,7 +210,18 @@ HS_AIT void HS_N(row_to_planes)(hs_op op, const hs_kargs *a, const void *vq, con
         }
     }
 #endif
+    switch (C) { /* small C: the feature loop unrolled */
+    case 2: hs_pixels_to_planes(op, &a->q, S, D, Wh, W, 2); return;
+    case 3: hs_pixels_to_planes(op, &a->q, S, D, Wh, W, 3); return;
+    case 4: hs_pixels_to_planes(op, &a->q, S, D, Wh, W, 4); return;
+    case 5: hs_pixels_to_planes(op, &a->q, S, D, Wh, W, 5); return;
+    case 6: hs_pixels_to_planes(op, &a->q, S, D, Wh, W, 6); return;
+    case 7: hs_pixels_to_planes(op, &a->q, S, D, Wh, W, 7); return;
+    case 8: hs_pixels_to_planes(op, &a->q, S, D, Wh, W, 8); return;
+    default: break;
+    }
     /* Any C: blocks of pixels small enough to stay in L1 while every channel is gathered. */
+    const hs_quant ql = a->q;
     size_t block = 8192 / (C * hs_op_src_size(op));
     if (block < 16) block = 16;
     for (size_t w0 = 0; w0 < W; w0 += block) {
@@ -218,7 +229,7 @@ HS_AIT void HS_N(row_to_planes)(hs_op op, const hs_kargs *a, const void *vq, con
         for (size_t c = 0; c < C; c++) {
             const void *s = hs_src_at(op, S, w0 * C + c);
             void *d = hs_dst_at(op, D, c * Wh + w0);
-            for (size_t i = 0; i < n; i++) hs_elem(op, s, i * C, d, i, &a->q, 0.0f, 1.0f);
+            for (size_t i = 0; i < n; i++) hs_elem(op, s, i * C, d, i, &ql, 0.0f, 1.0f);
         }
     }
 }
@@ -260,35 +271,87 @@ HS_AIT void HS_N(in_planar)(hs_op op, const hs_kargs *a, const void *src, void *
     HS_N(zero_tail)(a, dst, a->H * drow * hs_op_dst_size(op));
 }
 
-/* channel-last host -> NHWC / FCR / NC / YUY2 device: per pixel C values then Ch - C zeros */
-HS_AIT void HS_N(in_cl)(hs_op op, const hs_kargs *a, const void *src, void *dst)
+#if HS_AVX2
+/* hs_spread for bytes, C = 3, P = 4 (SSSE3 byte shuffle, 4 pixels per step). A 16-byte load
+ * at pixel w ends before the row does while 3w + 16 <= 3W; the rest goes one pixel at a
+ * time. In-place safety as in hs_spread: 4 pixels written at 4w end at or before the source
+ * of pixel w + 4. */
+HS_AIT void HS_N(spread_3to4)(unsigned char *row, size_t W, int reverse)
 {
-    const size_t H = a->H, W = a->W, C = a->C, Wh = a->Wh, Ch = a->Ch, drow = Wh * Ch;
-    if (C == Ch && W == Wh && a->host_row == W * C) { /* rows are contiguous on both sides */
+    const unsigned char *tail = row + W;
+    const __m128i m = reverse ? _mm_setr_epi8(2, 1, 0, -1, 5, 4, 3, -1, 8, 7, 6, -1, 11, 10, 9, -1)
+                              : _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
+    size_t w = 0;
+    for (; 3 * w + 16 <= 3 * W && w + 4 <= W; w += 4) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(tail + 3 * w));
+        _mm_storeu_si128((__m128i *)(void *)(row + 4 * w), _mm_shuffle_epi8(x, m));
+    }
+    for (; w < W; w++) {
+        const unsigned char *s = tail + 3 * w;
+        unsigned char c0 = s[0], c1 = s[1], c2 = s[2];
+        unsigned char *d = row + 4 * w;
+        d[0] = reverse ? c2 : c0;
+        d[1] = c1;
+        d[2] = reverse ? c0 : c2;
+        d[3] = 0;
+    }
+}
+#endif
+
+/* channel-last host -> pixels of P device elements: each pixel's C values (reversed for
+ * RGB888), then P - C zeros; Wh pixels per device row. Rows with P > C are converted into
+ * the row's tail in one contiguous run, then spread (hs_spread). */
+HS_AIT void HS_N(cl_rows)(hs_op op, const hs_kargs *a, const void *src, void *dst, size_t P,
+                          int reverse)
+{
+    const size_t H = a->H, W = a->W, C = a->C, Wh = a->Wh, drow = Wh * P, es = hs_op_dst_size(op);
+    if (C == P && W == Wh && a->host_row == W * C && !reverse) { /* contiguous on both sides */
         hs_run(op, src, dst, H * W * C, &a->q, 0.0f, 1.0f);
     } else {
         for (size_t h = 0; h < H; h++) {
             const void *S = hs_src_at(op, src, h * a->host_row);
-            void *D = hs_dst_at(op, dst, h * drow);
-            if (C == Ch) {
+            unsigned char *D = (unsigned char *)hs_dst_at(op, dst, h * drow);
+            if (C == P && !reverse) {
                 hs_run(op, S, D, W * C, &a->q, 0.0f, 1.0f);
             } else {
-                for (size_t w = 0; w < W; w++) {
-                    hs_run(op, hs_src_at(op, S, w * C), hs_dst_at(op, D, w * Ch), C, &a->q, 0.0f,
-                           1.0f);
-                    hs_zero(op, D, w * Ch + C, Ch - C);
+                hs_run(op, S, D + W * (P - C) * es, W * C, &a->q, 0.0f, 1.0f);
+#if HS_AVX2
+                if (es == 1 && C == 3 && P == 4) { /* RGB888, 3 -> 4 features: byte shuffles */
+                    HS_N(spread_3to4)(D, W, reverse);
+                    hs_zero(op, D, W * P, (Wh - W) * P);
+                    continue;
+                }
+#endif
+                switch (C) { /* constant sizes for the per-pixel moves */
+                case 1: hs_spread(D, es, W, 1, P, reverse); break;
+                case 2: hs_spread(D, es, W, 2, P, reverse); break;
+                case 3: hs_spread(D, es, W, 3, P, reverse); break;
+                case 4: hs_spread(D, es, W, 4, P, reverse); break;
+                default: hs_spread(D, es, W, C, P, reverse); break;
                 }
             }
-            hs_zero(op, D, W * Ch, (Wh - W) * Ch);
+            hs_zero(op, D, W * P, (Wh - W) * P);
         }
     }
-    HS_N(zero_tail)(a, dst, H * drow * hs_op_dst_size(op));
+    HS_N(zero_tail)(a, dst, H * drow * es);
 }
 
-/* channel-last host -> F8CR device: row h, group g of 8 channels, pixel w, 8 values */
+/* channel-last host -> NHWC / FCR / NC / YUY2 device */
+HS_AIT void HS_N(in_cl)(hs_op op, const hs_kargs *a, const void *src, void *dst)
+{
+    HS_N(cl_rows)(op, a, src, dst, a->Ch, 0);
+}
+
+/* channel-last host -> F8CR device: row h, group g of 8 channels, pixel w, 8 values. With
+ * one group (C <= 8) that is the NHWC layout with 8 features. */
 HS_AIT void HS_N(in_f8cr)(hs_op op, const hs_kargs *a, const void *src, void *dst)
 {
     const size_t W = a->W, C = a->C, Wh = a->Wh, G = a->Ch / 8, drow = G * Wh * 8;
+    if (G == 1) {
+        HS_N(cl_rows)(op, a, src, dst, 8, 0);
+        return;
+    }
+    const hs_quant ql = a->q;
     for (size_t h = 0; h < a->H; h++) {
         const void *S = hs_src_at(op, src, h * a->host_row);
         for (size_t g = 0; g < G; g++) {
@@ -296,13 +359,12 @@ HS_AIT void HS_N(in_f8cr)(hs_op op, const hs_kargs *a, const void *src, void *ds
             void *D = hs_dst_at(op, dst, at);
             if (c0 + 8 <= C) {
                 for (size_t w = 0; w < W; w++)
-                    hs_run(op, hs_src_at(op, S, w * C + c0), hs_dst_at(op, D, w * 8), 8, &a->q,
-                           0.0f, 1.0f);
+                    hs_run(op, hs_src_at(op, S, w * C + c0), hs_dst_at(op, D, w * 8), 8, &ql, 0.0f,
+                           1.0f);
             } else if (c0 < C) {
                 size_t n = C - c0;
                 for (size_t w = 0; w < W; w++) {
-                    hs_run(op, hs_src_at(op, S, w * C + c0), hs_dst_at(op, D, w * 8), n, &a->q,
-                           0.0f, 1.0f);
+                    for (size_t i = 0; i < n; i++) hs_elem(op, S, w * C + c0 + i, D, w * 8 + i, &ql, 0.0f, 1.0f);
                     hs_zero(op, D, w * 8 + n, 8 - n);
                 }
             } else {
@@ -317,19 +379,7 @@ HS_AIT void HS_N(in_f8cr)(hs_op op, const hs_kargs *a, const void *src, void *ds
 /* NHWC (C = 3) host -> RGB888 device: per pixel the channels reversed, then a zero */
 HS_AIT void HS_N(in_rgb888)(hs_op op, const hs_kargs *a, const void *src, void *dst)
 {
-    const size_t W = a->W, Wh = a->Wh;
-    for (size_t h = 0; h < a->H; h++) {
-        const void *S = hs_src_at(op, src, h * a->host_row);
-        void *D = hs_dst_at(op, dst, h * Wh * 4);
-        for (size_t w = 0; w < W; w++) {
-            hs_elem(op, S, 3 * w + 2, D, 4 * w, &a->q, 0.0f, 1.0f);
-            hs_elem(op, S, 3 * w + 1, D, 4 * w + 1, &a->q, 0.0f, 1.0f);
-            hs_elem(op, S, 3 * w, D, 4 * w + 2, &a->q, 0.0f, 1.0f);
-            hs_zero(op, D, 4 * w + 3, 1);
-        }
-        hs_zero(op, D, W * 4, (Wh - W) * 4);
-    }
-    HS_N(zero_tail)(a, dst, a->H * Wh * 4 * hs_op_dst_size(op));
+    HS_N(cl_rows)(op, a, src, dst, 4, 1);
 }
 
 /* One W-run into a device row of `width`, zero-padded. */

@@ -191,6 +191,16 @@ HS_AIT void HS_N(planes_to_row)(hs_op op, const hs_kargs *a, const void *S, void
         return;
     }
 #endif
+    switch (C) { /* small C, or rows shorter than a tile: the feature loop unrolled */
+    case 2: hs_planes_to_pixels(op, S, Wh, D, W, 2, zpv, scv); return;
+    case 3: hs_planes_to_pixels(op, S, Wh, D, W, 3, zpv, scv); return;
+    case 4: hs_planes_to_pixels(op, S, Wh, D, W, 4, zpv, scv); return;
+    case 5: hs_planes_to_pixels(op, S, Wh, D, W, 5, zpv, scv); return;
+    case 6: hs_planes_to_pixels(op, S, Wh, D, W, 6, zpv, scv); return;
+    case 7: hs_planes_to_pixels(op, S, Wh, D, W, 7, zpv, scv); return;
+    case 8: hs_planes_to_pixels(op, S, Wh, D, W, 8, zpv, scv); return;
+    default: break;
+    }
     for (size_t w = 0; w < W; w++)
         for (size_t c = 0; c < C; c++) hs_elem(op, S, c * Wh + w, D, w * C + c, NULL, zpv[c], scv[c]);
 }
@@ -228,6 +238,11 @@ HS_AIT void HS_N(out_cl)(hs_op op, const hs_kargs *a, const void *src, void *dst
         void *D = hs_dst_at(op, dst, h * W * C);
         if (!a->per_feature && C == Ch) {
             hs_run(op, S, D, W * C, NULL, a->zp, a->scale);
+        } else if (C <= 4) { /* per pixel runs would be mostly loop overhead */
+            const float *zpv = a->zpv, *scv = a->scv;
+            for (size_t w = 0; w < W; w++)
+                for (size_t c = 0; c < C; c++)
+                    hs_elem(op, S, w * Ch + c, D, w * C + c, NULL, zpv[c], scv[c]);
         } else {
             for (size_t w = 0; w < W; w++)
                 hs_run_pf(op, hs_src_at(op, S, w * Ch), hs_dst_at(op, D, w * C), C, a->zpv, a->scv);
@@ -235,20 +250,33 @@ HS_AIT void HS_N(out_cl)(hs_op op, const hs_kargs *a, const void *src, void *dst
     }
 }
 
-/* F8CR device (row h, group g, pixel w, 8 values) -> channel-last host */
+/* F8CR device (row h, group g, pixel w, 8 values) -> channel-last host: per group, its W
+ * runs of 8 codes become 8 consecutive features of W host pixels. */
 HS_AIT void HS_N(out_f8cr)(hs_op op, const hs_kargs *a, const void *src, void *dst)
 {
-    const size_t W = a->W, C = a->C, Wh = a->Wh, G = a->Ch / 8;
+    const size_t W = a->W, C = a->C, Wh = a->Wh, G = a->Ch / 8, ed = hs_op_dst_size(op);
     for (size_t h = 0; h < a->H; h++) {
-        for (size_t w = 0; w < W; w++) {
-            void *D = hs_dst_at(op, dst, (h * W + w) * C);
-            for (size_t c0 = 0; c0 < C; c0 += 8) {
-                const void *S = hs_src_at(op, src, ((h * G + c0 / 8) * Wh + w) * 8);
-                if (c0 + 8 <= C)
-                    hs_run_pf(op, S, hs_dst_at(op, D, c0), 8, a->zpv + c0, a->scv + c0);
-                else
-                    hs_run_pf(op, S, hs_dst_at(op, D, c0), C - c0, a->zpv + c0, a->scv + c0);
+        for (size_t g = 0; g < G && 8 * g < C; g++) {
+            const size_t c0 = 8 * g, n = C - c0 < 8 ? C - c0 : 8;
+            const void *S = hs_src_at(op, src, (h * G + g) * Wh * 8);
+            unsigned char *D = (unsigned char *)hs_dst_at(op, dst, h * W * C + c0);
+#if HS_HAVE_SSE2
+            if (n == 8) {
+                const HS_N(qp8) q = HS_N(qp8_load)(op, a->zpv + c0, a->scv + c0);
+                for (size_t w = 0; w < W; w++) {
+                    const void *s = hs_src_at(op, S, w * 8);
+                    if (hs_op_src_size(op) == 1)
+                        HS_N(put8_u8)(op, _mm_loadl_epi64((const __m128i *)s), D + w * C * ed, &q);
+                    else
+                        HS_N(put8_u16)(op, _mm_loadu_si128((const __m128i *)s), D + w * C * ed, &q);
+                }
+                continue;
             }
+#endif
+            const float *zpv = a->zpv + c0, *scv = a->scv + c0;
+            for (size_t w = 0; w < W; w++)
+                for (size_t i = 0; i < n; i++)
+                    hs_elem(op, S, w * 8 + i, D, w * C + i, NULL, zpv[i], scv[i]);
         }
     }
 }
