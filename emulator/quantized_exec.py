@@ -86,9 +86,10 @@ def _reshape_out(t, layer: Layer):
 
 # ==== SdkNumeric ================================================================================
 
-def numeric_layer_fn(hn, qp: dict) -> Callable:
-    """The bit-exact layer function for graph_exec.execute: codes in, codes out (host ops:
-    float32)."""
+def numeric_layer_fn(hn, qp: dict, xla: bool = True) -> Callable:
+    """The bit-exact layer function for graph_exec.execute: codes in, codes out (host ops pass
+    the chip's codes through; infer applies them in numpy). With xla (and K.xla_is_exact()),
+    layers are compiled by XLA: the same integer formulas, fused."""
     Q = QParams(hn, qp)
 
     def act_unit(name: str, acc):
@@ -101,7 +102,42 @@ def numeric_layer_fn(hn, qp: dict) -> Callable:
                                           out.zp, out.bits)
         return K.requantize(acc, M, r, out.zp, Q.get(name, "act_lo"), Q.get(name, "act_hi"), out.bits)
 
+    use_xla = bool(xla) and K.xla_is_exact()
+    jitted: dict[str, Callable] = {}
+
+    def jit(key: str, f: Callable) -> Callable:
+        g = jitted.get(key)
+        if g is None:
+            g = jitted[key] = tf.function(f, jit_compile=True, autograph=False, reduce_retracing=True)
+        return g
+
     def fn(layer: Layer, ins: list):
+        """Each on-chip layer compiled by XLA (its elementwise chain fused into one loop), except
+        the depthwise convolution itself, which XLA's CPU backend runs slowly."""
+        name, t = layer.name, layer.type
+        if not use_xla or Q.kind(name) != KIND_CHIP or t in ("input_layer", "output_layer", "reshape", "slice"):
+            return body(layer, ins)
+        if t == "dw":
+            return dw_split(layer, ins)
+        return jit(name, lambda *a: body(layer, list(a)))(*ins)
+
+    def dw_split(layer: Layer, ins: list):
+        name, p = layer.name, layer.params
+        tin = Q.tensor(Q.source(layer))
+        qw, B = Q.get(name, "q_w").astype(np.int64), Q.bias(name)
+        kh, kw_, ci, mult = qw.shape
+        xmax = K.max_centred(tin.zp, tin.bits)
+        bound = xmax * K._wsum(qw.reshape(kh * kw_, ci * mult))
+        dt = K.exact_dtype(bound)
+        if dt is None:
+            return body(layer, ins)
+        k, s, d, pad = _spatial(layer)
+        pads = K.spatial_pads(layer.input_shapes[0][1:3], k[:2], s, d, pad)
+        x = jit(name + "/in", lambda q: K.centred(q, tin.zp, dt))(ins[0])
+        y = K.depthwise_op(s, d, pads)(x, tf.constant(qw, dt))
+        return jit(name + "/act", lambda v: act_unit(name, K._add_bias(v, B, bound)))(y)
+
+    def body(layer: Layer, ins: list):
         name, t, p = layer.name, layer.type, layer.params
         kind = Q.kind(name)
         if kind == KIND_HOST:
@@ -386,14 +422,15 @@ def fake_quant_layer_fn(hn, qp: dict, weights: dict | None = None) -> Callable:
 # ==== executors =================================================================================
 
 class _Executor:
-    def __init__(self, runner, numeric: bool):
+    def __init__(self, runner, numeric: bool, xla: bool = True):
         from .graph_exec import execute
 
         hn = runner.hn
         self.hn, self.numeric = hn, numeric
         self.Q = QParams(hn, runner.quantized_params)
-        K.float32_path_is_exact()  # eager self-check before tracing
-        fn = numeric_layer_fn(hn, runner.quantized_params) if numeric else \
+        K.float32_path_is_exact()  # eager self-checks before tracing
+        K.xla_is_exact()
+        fn = numeric_layer_fn(hn, runner.quantized_params, xla) if numeric else \
             fake_quant_layer_fn(hn, runner.quantized_params)
         self.inputs = [l.name for l in hn.input_layers]
         self.outputs = [l.name for l in hn.output_layers]

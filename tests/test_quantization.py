@@ -581,3 +581,21 @@ def test_concat_of_different_widths_is_refused(all_ops_images):
     with pytest.raises(ConcatWidthError, match="concat1.*resize.*16-bit"):
         run_quantization_from_np(r, all_ops_images, 2, 32, config={"avgpool1": {"precision_mode": "a16_w16"}})
     assert issubclass(ConcatWidthError, QuantizationError)
+
+
+def test_xla_compiled_numeric_equals_plain_tf(all_ops_images):
+    """SdkNumeric compiles layers with XLA after a self-check; the plain TensorFlow graph of the
+    same kernels gives the same codes on every layer."""
+    from emulator import quantized_exec as qe
+    from emulator.numerics import kernels as K
+
+    hn, params = nets.all_ops_net()
+    r = ClientRunner(hn=hn)
+    r.load_params(params)
+    run_quantization_from_np(r, all_ops_images, 2, 32)
+    a, b = qe._Executor(r, True, xla=True), qe._Executor(r, True, xla=False)
+    batch = a.prepare({"input_layer1": all_ops_images[:16]})
+    (oa, la), (ob, lb) = a.run(batch, True), b.run(batch, True)
+    assert K.xla_is_exact()
+    for u, v in zip(la + oa, lb + ob):
+        assert u.dtype == v.dtype and np.array_equal(u, v)

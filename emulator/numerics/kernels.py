@@ -68,6 +68,43 @@ def float32_path_is_exact() -> bool:
     return bool(ok)
 
 
+@functools.lru_cache(maxsize=None)
+def xla_is_exact() -> bool:
+    """The same self-check for XLA-compiled (jit_compile) float32 conv2d and matmul, plus the
+    float64 rescale; quantized_exec compiles layers with XLA only if it passes (and the
+    environment variable EMULATOR_XLA is not "0"). Must first be called eagerly."""
+    import os
+
+    if os.environ.get("EMULATOR_XLA", "1") == "0":
+        return False
+    rng = np.random.default_rng(54321)
+    try:
+        x = rng.choice(np.array([-255, 255, -254, 253]), size=(2, 7, 7, 64)).astype(np.int64)
+        w = np.full((3, 3, 64, 4), 113, np.int64) * rng.choice([-1, 1], size=(3, 3, 64, 4))
+        w[0, 0, 0, :] += 1
+        ref = np.zeros((2, 5, 5, 4), np.int64)
+        for i in range(3):
+            for j in range(3):
+                ref += np.einsum("nhwc,co->nhwo", x[:, i:i + 5, j:j + 5], w[i, j])
+        conv = tf.function(lambda a, b: tf.nn.conv2d(a, b, 1, "VALID"), jit_compile=True)
+        ok = np.array_equal(conv(x.astype(np.float32), w.astype(np.float32)).numpy().astype(np.int64), ref)
+        xm = rng.choice(np.array([-255, 255, 251]), size=(5, 512)).astype(np.int64)
+        wm = np.full((512, 3), 127, np.int64) * rng.choice([-1, 1], size=(512, 3))
+        mm = tf.function(lambda a, b: tf.matmul(a, b), jit_compile=True)
+        ok &= np.array_equal(mm(xm.astype(np.float32), wm.astype(np.float32)).numpy().astype(np.int64), xm @ wm)
+        acc = rng.integers(-(1 << 37), 1 << 37, 4096)
+        M, r = rng.integers(1 << 14, 1 << 15, 4096), rng.integers(7, 47, 4096)
+        # exact ties: M = 2^14, acc = odd * 2^(r - 15) gives acc * M = odd * 2^(r - 1)
+        M[:64], r[:64] = 1 << 14, rng.integers(15, 40, 64)
+        acc[:64] = (2 * rng.integers(-1000, 1000, 64) + 1) << (r[:64] - 15)
+        resc = tf.function(lambda a: rescale(a, M, r), jit_compile=True)
+        ok &= np.array_equal(resc(acc.astype(np.float64)).numpy().astype(np.int64),
+                             (acc * M + ((1 << r) >> 1)) >> r)
+        return bool(ok)
+    except Exception:  # no XLA in this TensorFlow build
+        return False
+
+
 def exact_dtype(bound: int):
     """TF float type in which an integer sum bounded by `bound` is exact, or None."""
     if bound < F32_EXACT and float32_path_is_exact():
@@ -324,9 +361,15 @@ def requantize(acc, M, r, zp: int, lo, hi, bits: int):
 
 def requantize_two_slope(acc, M, r, M_neg, r_neg, zp: int, bits: int):
     """Leaky ReLU / PReLU: y = rescale(acc, M, r) if acc >= 0 else rescale(acc, M_neg, r_neg)
-    (M_neg signed, per channel); out = clamp(y + zp, 0, 2^b - 1)."""
+    (M_neg signed, per channel); out = clamp(y + zp, 0, 2^b - 1). (float64 accumulators:
+    floor(acc * m_sel + 1/2) with m_sel the multiplier of acc's side, the same integers.)"""
     acc = tf.convert_to_tensor(acc)
-    y = tf.where(acc >= tf.zeros([], acc.dtype), rescale(acc, M, r), rescale(acc, M_neg, r_neg))
+    if acc.dtype == tf.float64:
+        m = np.asarray(M, np.float64) * np.exp2(-np.asarray(r, np.float64))
+        mn = np.asarray(M_neg, np.float64) * np.exp2(-np.asarray(r_neg, np.float64))
+        y = tf.floor(acc * tf.where(acc >= 0.0, tf.constant(m), tf.constant(mn)) + 0.5)
+    else:
+        y = tf.where(acc >= tf.zeros([], acc.dtype), rescale(acc, M, r), rescale(acc, M_neg, r_neg))
     return _clamp_cast(y + tf.constant(zp, y.dtype), 0, qmax(bits), bits)
 
 
