@@ -126,8 +126,7 @@ def layer_config(hn: HNGraph, layer: Layer) -> dict:
         if out.type != "output_layer":
             continue
         name = out.input[0]
-        while hn.layers[name].type in HOST_OPS + PASSTHROUGH and hn.layers[name].input \
-                and hn.layers[name].type not in ("resize",):
+        while hn.layers[name].type in HOST_OPS + PASSTHROUGH and hn.layers[name].input:
             name = hn.layers[name].input[0]
         if name == layer.name:
             cfg.update({k: v for k, v in out.quantization_params.items() if k in CONFIG_KEYS})

@@ -493,6 +493,23 @@ def executor(runner, numeric: bool) -> _Executor:
     return entry[key][1]
 
 
+def batches(n: int, batch_size: int):
+    """(start, stop, padded size) of each batch: full batches, then the remainder padded to the
+    next power of two (at most batch_size), so that the XLA-compiled layers see few shapes
+    (XLA compiles once per shape). Padding rows repeat the last row and are dropped after."""
+    for s in range(0, n, batch_size):
+        e = min(s + batch_size, n)
+        k = e - s
+        size = k if k == batch_size else min(batch_size, 1 << (k - 1).bit_length())
+        yield s, e, size
+
+
+def _pad_rows(a: np.ndarray, size: int) -> np.ndarray:
+    if a.shape[0] == size:
+        return a
+    return np.concatenate([a, np.repeat(a[-1:], size - a.shape[0], axis=0)])
+
+
 def run_codes(runner: Any, codes: dict, names: list[str], batch_size: int = 32) -> dict[str, np.ndarray]:
     """SdkNumeric on raw input codes: {input layer: uint8/uint16 (N, ...)} -> {layer: codes}
     for the named on-chip layers (what EmulatedDevice serves: no host quantizer in between)."""
@@ -510,10 +527,10 @@ def run_codes(runner: Any, codes: dict, names: list[str], batch_size: int = 32) 
     f = ex.codes_fn(tuple(names))
     total = np.asarray(codes[ex.inputs[0]]).shape[0]
     parts: dict[str, list] = {n: [] for n in names}
-    for s in range(0, total, batch_size):
-        res = f(*[np.asarray(codes[n][s:s + batch_size]) for n in ex.inputs])
+    for s, e, size in batches(total, batch_size):
+        res = f(*[_pad_rows(np.asarray(codes[n][s:e]), size) for n in ex.inputs])
         for n, v in zip(names, res):
-            parts[n].append(v.numpy())
+            parts[n].append(v.numpy()[:e - s])
     return {n: np.concatenate(v) if v else np.zeros((0,), np.uint8) for n, v in parts.items()}
 
 
@@ -558,14 +575,14 @@ def infer(runner: Any, target: Any, data: Any, inter_layers: bool = False, batch
         return (empty, {}) if inter_layers else empty
     outs: dict[str, list] = {k: [] for k in ex.outputs}
     alls: dict[str, list] = {k: [] for k in ex.names} if inter_layers else {}
-    for s in range(0, n, batch_size):
-        batch = ex.prepare({k: v[s:s + batch_size] for k, v in ins.items()})
+    for s, e, size in batches(n, batch_size):
+        batch = ex.prepare({k: _pad_rows(v[s:e], size) for k, v in ins.items()})
         o, a = ex.run(batch, inter_layers)
         for k, v in zip(ex.outputs, o):
-            outs[k].append(v)
+            outs[k].append(v[:e - s])
         if inter_layers:
             for k, v in zip(ex.names, a):
-                alls[k].append(v)
+                alls[k].append(v[:e - s])
     raw = {k: np.concatenate(v) for k, v in (alls if inter_layers else outs).items()}
     floats: dict[str, np.ndarray] = {}
 

@@ -204,7 +204,7 @@ def test_onet_agreement_on_real_faces(onet_q):
     assert agree >= 0.95
     assert np.mean(nat["output_layer3"].argmax(1) == 1) > 0.9  # they are faces, natively
     assert min(snrs.values()) > 20
-    frac = within_one_code(onet_q, x)
+    frac = within_one_code(onet_q, x[:64])
     print(f"ONet SdkQuantized within one code of SdkNumeric: {100 * frac:.3f}%")
     assert frac >= 0.999
 
@@ -222,7 +222,7 @@ def test_fer_agreement_on_real_faces(fer_q):
           f"probability SNR {snr_db(nat, num):.1f} dB")
     assert agree >= 0.95
     assert snr > 18
-    frac = within_one_code(fer_q, x)
+    frac = within_one_code(fer_q, x[:64])
     print(f"FER SdkQuantized within one code of SdkNumeric: {100 * frac:.3f}%")
     assert frac >= 0.999
 
@@ -282,6 +282,7 @@ def all_ops_images():
     return (ds.random_crops(64, (13, 11), seed=3).astype(np.float32) / 127.5 - 1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg", list(ALL_OPS_CONFIGS))
 def test_every_layer_type_bit_exact(cfg, all_ops_images):
     hn, params = nets.all_ops_net()
