@@ -424,8 +424,6 @@ def derive_layer_params(ctx: _Ctx, layer: Layer, cfg: dict) -> None:
     elif t == "concat":
         for i in range(len(layer.input)):
             ti = ctx.tq[source(ctx, layer, i)]
-            if ti.bits != out.bits:
-                raise ConcatWidthError(name, source(ctx, layer, 0), out.bits, source(ctx, layer, i), ti.bits)
             if (ti.scale, ti.zp) != (out.scale, out.zp):
                 M, r = derive_rescale(np.float64(ti.scale) / np.float64(out.scale), out.bits, name,
                                       f"requantization of input {i}")
@@ -460,6 +458,20 @@ def derive_layer_params(ctx: _Ctx, layer: Layer, cfg: dict) -> None:
         qp[qkey(net, name, "pad_code")] = np.array(code, np.int32)
     else:
         raise UnsupportedLayerError(f"layer '{name}': type '{t}' has no quantized implementation")
+
+
+def _concat_bits(ctx: _Ctx, layer: Layer, cfg: dict) -> int:
+    """A concat's inputs must share one width, which its output keeps (an explicit precision
+    mode of another width is an error too)."""
+    srcs = [source(ctx, layer, i) for i in range(len(layer.input))]
+    b0 = ctx.tq[srcs[0]].bits
+    for s in srcs[1:]:
+        if ctx.tq[s].bits != b0:
+            raise ConcatWidthError(layer.name, srcs[0], b0, s, ctx.tq[s].bits)
+    if "precision_mode" in layer.quantization_params and parse_precision_mode(cfg["precision_mode"])[0] != b0:
+        raise ConcatWidthError(layer.name, srcs[0], b0, f"{layer.name} (its own precision_mode)",
+                               parse_precision_mode(cfg["precision_mode"])[0])
+    return b0
 
 
 def derive_quantized_params(runner: Any, stats: dict, which: str = "fp_optimized") -> tuple[dict, dict]:
@@ -508,6 +520,8 @@ def derive_quantized_params(runner: Any, stats: dict, which: str = "fp_optimized
         elif layer.type in PASSTHROUGH:
             t = ctx.tq[source(ctx, layer)]
         else:
+            if layer.type == "concat":
+                bits = _concat_bits(ctx, layer, cfgs[name])
             t = tensor_params(*stats[name], bits, name)
         ctx.tq[name] = t
         _store_tensor(ctx, name, t, stats.get(name))

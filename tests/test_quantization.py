@@ -579,8 +579,15 @@ def test_concat_of_different_widths_is_refused(all_ops_images):
     hn, params = nets.all_ops_net()
     r = ClientRunner(hn=hn)
     r.load_params(params)
-    with pytest.raises(ConcatWidthError, match="concat1.*resize.*16-bit"):
+    with pytest.raises(ConcatWidthError, match="concat1.*'resize1' is 16-bit but input 'resize2' is 8-bit"):
         run_quantization_from_np(r, all_ops_images, 2, 32, config={"avgpool1": {"precision_mode": "a16_w16"}})
+    # both inputs 16-bit: the concat follows them
+    hn, params = nets.all_ops_net()
+    r = ClientRunner(hn=hn)
+    r.load_params(params)
+    run_quantization_from_np(r, all_ops_images, 2, 32, config={"avgpool1": {"precision_mode": "a16_w16"},
+                                                               "conv2": {"precision_mode": "a16_w16"}})
+    assert int(r.quantized_params[qkey("allops", "concat1", "out_bits")]) == 16
     assert issubclass(ConcatWidthError, QuantizationError)
 
 
