@@ -114,9 +114,12 @@ static hailo_status context_create(const hailo_stream_info_t *si,
             hs_quant_setup(&plan.qp, plan.device.type, &a->q, &op);
         }
         if (direction == HAILO_D2H_STREAM) {
-            /* per-feature QP arrays; NHW is a cast (zp 0, scale 1), never a dequantize */
-            size_t C = a->C;
-            c->qp_arrays = (float *)malloc(2 * C * sizeof(float));
+            /* per-feature QP arrays; NHW is a cast (zp 0, scale 1), never a dequantize. C is
+             * bounded by the 4 GiB host frame, not by HAILO_MAX_QUANT_INFOS (one QP repeats),
+             * so 2 * C floats can exceed a 32-bit size_t: an overflow is an allocation failure */
+            size_t C = a->C, qp_bytes;
+            if (hs_mul(C, 2 * sizeof(float), &qp_bytes))
+                c->qp_arrays = (float *)malloc(qp_bytes);
             if (c->qp_arrays == NULL) {
                 context_free(c);
                 return HAILO_OUT_OF_HOST_MEMORY;
