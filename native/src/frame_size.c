@@ -525,7 +525,6 @@ hailo_status hs_plan_build(const hailo_stream_info_t *si, const hailo_transform_
                     hs_order_name(dev->order), direction_word(pair->directions),
                     output ? "output" : "input");
 
-    plan->direction = si->direction;
     plan->device = *dev;
     plan->shape = *s;
     plan->hw = *hw;

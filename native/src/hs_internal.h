@@ -170,7 +170,6 @@ typedef enum {
 } hs_kind;
 
 typedef struct {
-    hailo_stream_direction_t direction;
     hailo_format_t device;       /* the stream's format                          */
     hailo_format_t user;         /* the user format, AUTO resolved               */
     hailo_3d_image_shape_t shape, hw;

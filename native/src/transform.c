@@ -224,8 +224,6 @@ static void describe(const hs_context *c, int output, char *msg, size_t msg_size
         return;
     }
     const char *ut = hs_type_name(p->user.type), *dt = hs_type_name(p->device.type);
-    char steps[4][192];
-    size_t n = 0;
     char quant[192] = "", trans[192] = "", reorder[192] = "", pad[192] = "";
     if (p->quantize) {
         if (!output && p->user.type == HAILO_FORMAT_TYPE_FLOAT32)
@@ -261,13 +259,15 @@ static void describe(const hs_context *c, int output, char *msg, size_t msg_size
                        output ? p->dev_data_bytes : p->dev_bytes);
     /* input: quantize -> transpose -> reorder -> pad; output: unpad -> reorder -> transpose
      * -> dequantize */
-    const char *order_in[4] = {quant, trans, reorder, pad};
-    const char *order_out[4] = {pad, reorder, trans, quant};
+    const char *const order_in[4] = {quant, trans, reorder, pad};
+    const char *const order_out[4] = {pad, reorder, trans, quant};
+    const char *sep = "";
     for (int i = 0; i < 4; i++) {
         const char *s = output ? order_out[i] : order_in[i];
-        if (s[0] != '\0') (void)snprintf(steps[n++], sizeof steps[0], "%s", s);
+        if (s[0] == '\0') continue;
+        hs_msg_append(msg, msg_size, "%s%s", sep, s);
+        sep = " | ";
     }
-    for (size_t i = 0; i < n; i++) hs_msg_append(msg, msg_size, "%s%s", i ? " | " : "", steps[i]);
     hs_msg_append(msg, msg_size, " [%s]", hs_isa_name(c->isa));
 }
 
