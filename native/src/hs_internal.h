@@ -4,7 +4,7 @@
  * A context is built in two steps: frame_size.c validates a (stream info, user params)
  * pair and writes an hs_plan (every decision: steps, sizes, kernel, op); transform.c turns
  * the plan into hs_kargs (the flat numbers a kernel reads) and picks a kernel from the
- * const tables of layouts_input.c / layouts_output.c for the CPU it runs on.
+ * const tables of layouts.c for the CPU it runs on.
  */
 #ifndef HS_INTERNAL_H
 #define HS_INTERNAL_H

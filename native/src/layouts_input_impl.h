@@ -1,5 +1,5 @@
 /*
- * layouts_input_impl.h - host -> device kernels, instantiated once per ISA by layouts_input.c
+ * layouts_input_impl.h - host -> device kernels, instantiated once per ISA by layouts.c
  * (HS_SFX names the instance, HS_TGT is its target attribute, HS_AVX2 is 0 or 1).
  *
  * Every kernel makes one pass: it reads the host frame once and writes every byte of the

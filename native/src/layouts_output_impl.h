@@ -1,6 +1,6 @@
 /*
- * layouts_output_impl.h - device -> host kernels, instantiated once per ISA by
- * layouts_output.c (HS_SFX names the instance, HS_TGT is its target attribute, HS_AVX2 0/1).
+ * layouts_output_impl.h - device -> host kernels, instantiated once per ISA by layouts.c
+ * (HS_SFX names the instance, HS_TGT is its target attribute, HS_AVX2 0/1).
  *
  * Dequantize uses zpv[c] / scv[c] (C entries, the single QP repeated when the stream has one)
  * wherever features interleave, and the scalar a->zp / a->scale on long single-QP runs.

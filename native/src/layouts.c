@@ -1,7 +1,8 @@
 /*
- * layouts_input.c - host -> device kernels (every layout of docs/stream-layer.md, input
- * direction). The kernel bodies live in layouts_input_impl.h and are compiled twice: for
- * baseline x86-64 / any CPU, and with the AVX2 target attribute (picked at run time).
+ * layouts.c - the layout kernels of docs/stream-layer.md: host -> device bodies in
+ * layouts_input_impl.h, device -> host bodies in layouts_output_impl.h. Both are compiled
+ * twice: for baseline x86-64 / any CPU, and with the AVX2 target attribute (picked at run
+ * time by the context, see hs_detect_isa).
  */
 #include "hs_internal.h"
 #include "hs_runs.h"
@@ -18,6 +19,7 @@
 #define HS_TGT
 #define HS_AVX2 0
 #include "layouts_input_impl.h"
+#include "layouts_output_impl.h"
 #undef HS_SFX
 #undef HS_TGT
 #undef HS_AVX2
@@ -27,6 +29,7 @@
 #define HS_TGT HS_TARGET_AVX2
 #define HS_AVX2 1
 #include "layouts_input_impl.h"
+#include "layouts_output_impl.h"
 #undef HS_SFX
 #undef HS_TGT
 #undef HS_AVX2
@@ -40,4 +43,14 @@ hs_kernel_fn hs_input_kernel(hs_isa isa, hs_in_layout layout, hs_op op)
 #endif
     (void)isa;
     return in_table_base[layout][op];
+}
+
+hs_kernel_fn hs_output_kernel(hs_isa isa, hs_out_layout layout, hs_op op)
+{
+    if ((unsigned)layout >= HS_OUT_COUNT || (unsigned)op >= HS_OP_COUNT) return NULL;
+#if HS_HAVE_AVX2
+    if (isa == HS_ISA_AVX2) return out_table_avx2[layout][op];
+#endif
+    (void)isa;
+    return out_table_base[layout][op];
 }
