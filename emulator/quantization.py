@@ -291,7 +291,7 @@ def _folding_target(hn: HNGraph, layer: Layer, stats: dict, in_bits: int) -> Lay
     if src.type != "input_layer" or len(src.output) != 1 or len(layer.output) != 1:
         return None
     cons = hn.layers[layer.output[0]]
-    if cons.type not in ("conv", "dw", "dense"):
+    if cons.type not in ("conv", "dw", "dense") or int(cons.params.get("groups", 1)) != 1:
         return None
     if cons.type in ("conv", "dw"):
         p = cons.params
@@ -341,7 +341,7 @@ def _act_unit(ctx: _Ctx, layer: Layer, s_acc, out: TensorQ, alpha=None) -> None:
     qp, net, name = ctx.qp, ctx.net, layer.name
     C = int(layer.output_shape[-1])
     s_acc = np.broadcast_to(np.asarray(s_acc, np.float64), (C,)).copy()
-    act = layer.activation if layer.type not in ("concat",) else "linear"
+    act = layer.activation
     qp[qkey(net, name, "s_acc")] = s_acc
     if act in LUT_ACTS:
         pre_rng = ctx.stats[name + "/pre"]

@@ -122,7 +122,7 @@ def numeric_layer_fn(hn, qp: dict, xla: bool = True) -> Callable:
         return jit(name, lambda *a: body(layer, list(a)))(*ins)
 
     def dw_split(layer: Layer, ins: list):
-        name, p = layer.name, layer.params
+        name = layer.name
         tin = Q.tensor(Q.source(layer))
         qw, B = Q.get(name, "q_w").astype(np.int64), Q.bias(name)
         kh, kw_, ci, mult = qw.shape

@@ -134,7 +134,7 @@ def test_fer_every_layer_bit_exact_with_reference(fer_q):
 def _check_derivations(runner):
     """Every stored quantity of every layer re-derived by the reference from the native
     params and the stored calibrated ranges (docs/numerics.md)."""
-    hn, qp, net = runner.hn, runner.quantized_params, runner.hn.name
+    hn, qp = runner.hn, runner.quantized_params
     Q = QParams(hn, qp)
     checked = 0
     for layer in hn.topological():
@@ -160,8 +160,8 @@ def _check_derivations(runner):
         assert np.array_equal(Q.get(name, "q_w").reshape(q.shape).astype(np.int64), q), name
         assert np.array_equal(Q.get(name, "s_w"), s_w), name
         C = q.shape[1]
-        s_acc = np.array([tin.scale * s_w[(o * 0 + next(i for i in range(g) if i * C // g <= o < (i + 1) * C // g))]
-                          for o in range(C)])
+        group_of = [next(i for i in range(g) if i * C // g <= o < (i + 1) * C // g) for o in range(C)]
+        s_acc = np.array([tin.scale * s_w[group_of[o]] for o in range(C)])
         assert np.array_equal(Q.get(name, "s_acc"), s_acc), name
         mant, e = ref.ref_bias(prm["bias"].astype(np.float64) / s_acc, 8)
         assert np.array_equal(Q.get(name, "bias_mantissa").astype(np.int64), mant) and e == int(Q.get(name, "bias_exponent"))
