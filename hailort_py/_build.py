@@ -119,6 +119,11 @@ def make_ffibuilder(relative_paths: bool = True) -> FFI:
         sources=[path(p) for p in sources],
         include_dirs=[path(NATIVE / "include"), path(NATIVE / "src")],
         extra_compile_args=EXTRA_COMPILE_ARGS,
+        # Both build routes (setup.py, and ffi.compile below) must write the same file name.
+        # cffi's setuptools hook defaults to the limited API (`_native.abi3.so`) while
+        # ffi.compile names it `_native.cpython-3XY-<platform>.so`, which the import system
+        # prefers: a module built by hand would silently shadow every later `pip install -e`.
+        py_limited_api=False,
         depends=[path(p) for p in [HEADER, *sorted((NATIVE / "src").glob("*.h"))]],
     )
     return builder
