@@ -191,7 +191,10 @@ static int run_case(const hailo_stream_info_t *si, const hailo_transform_params_
             hailo_release_output_transform_context(ctx);
         }
         int rst = ref_output(si, resolved, src, want);
-        if (rst != HAILO_SUCCESS) fprintf(stderr, "%s: reference says %d\n", what, rst);
+        if (rst != HAILO_SUCCESS) {
+            fprintf(stderr, "%s: reference says %d\n", what, rst);
+            fail = 1; /* `want` was not written */
+        }
     }
     if (!fail && st != HAILO_SUCCESS) {
         char msg[HAILO_MAX_MESSAGE_SIZE];
@@ -456,8 +459,9 @@ static void test_rgb4_stride_by_hand(void)
     hailo_release_input_transform_context(ctx);
 }
 
-/* The SIMD paths at their edges: C = 3 rows of 16..40 pixels with a non-multiple of 16,
- * and NHCW -> NHWC tiles with C and W not multiples of 8, for uint8 and uint16. */
+/* The SIMD paths at their edges: C = 3 rows of 15..100 pixels around multiples of 16 and
+ * 32, and NHCW -> NHWC tiles with C and W not multiples of 8, for uint8 and uint16, with
+ * every element op of each direction. */
 static void test_simd_edges(void)
 {
     ref_rng r = {99};
@@ -470,9 +474,11 @@ static void test_simd_edges(void)
             for (int dir = 0; dir < 2; dir++)
                 for (int t = 0; t < 2; t++)
                     for (int u = 0; u < 3; u++) {
+                        /* u: (de)quantize, same-type copy, widening (U8 host -> U16 device on
+                         * inputs, U8 device -> U16 host on outputs) */
                         hailo_format_type_t dt = t ? U16 : U8;
-                        hailo_format_type_t ut = u == 0 ? F32 : (u == 1 ? dt : (dir == OUT ? U16 : dt));
-                        if (dir == OUT && u == 2 && dt == U16) continue;
+                        hailo_format_type_t ut = u == 0 ? F32 : (u == 1 ? dt : (dir == OUT ? U16 : U8));
+                        if (u == 2 && dt != (dir == OUT ? U8 : U16)) continue;
                         hailo_stream_info_t si = stream((hailo_stream_direction_t)dir, dt, HAILO_FORMAT_ORDER_NHCW,
                                                         (hailo_3d_image_shape_t){2, ws[wi], cs[ci]},
                                                         (hailo_3d_image_shape_t){3, ws[wi] + (wi % 3), cs[ci] + (ci % 2)});
