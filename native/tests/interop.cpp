@@ -58,9 +58,8 @@ std::vector<std::string> split(const std::string &line)
 
 bool parse_int(const std::string &s, std::int64_t &out)
 {
-    if (s.empty() || s.size() > 20) return false;
-    std::size_t i = s[0] == '-' ? 1 : 0;
-    if (i == s.size()) return false;
+    std::size_t i = !s.empty() && s[0] == '-' ? 1 : 0;
+    if (i == s.size() || s.size() - i > 18) return false; // 18 digits cannot overflow int64
     std::int64_t v = 0;
     for (; i < s.size(); i++) {
         if (s[i] < '0' || s[i] > '9') return false;
