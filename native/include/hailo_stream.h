@@ -260,12 +260,15 @@ hailo_status hailo_check_transform_params(const hailo_stream_info_t *stream_info
  * identity QP (scale 1, zp 0): q = round_half_even(x), saturated to the type's range;
  * otherwise q = round_half_even(clip(x, lo, hi) / scale + zp), saturated. NaN -> lo.
  * `count` elements; src and dst must not overlap. dst_type UINT8 or UINT16.
+ * HAILO_INVALID_ARGUMENT: NULL, another dst_type, a scale that is not finite and > 0,
+ * overlapping buffers.
  */
 hailo_status hailo_quantize_input_buffer(const float *src, void *dst, size_t count,
                                          hailo_format_type_t dst_type,
                                          const hailo_quant_info_t *quant_info);
 
-/* Device codes -> float32: y = (float(q) - zp) * scale. src_type UINT8 or UINT16. */
+/* Device codes -> float32: y = (float(q) - zp) * scale. src_type UINT8 or UINT16.
+ * HAILO_INVALID_ARGUMENT as for hailo_quantize_input_buffer. */
 hailo_status hailo_dequantize_output_buffer(const void *src, float *dst, size_t count,
                                             hailo_format_type_t src_type,
                                             const hailo_quant_info_t *quant_info);
@@ -332,7 +335,12 @@ hailo_status hailo_describe_output_transform_context(hailo_output_transform_cont
  * little endian; counts of a class across chunks are merged (capped at max_bboxes_per_class).
  * Host frame: for every class, packed back to back: count (as float), then count x
  * [y_min, x_min, y_max, x_max, score], dequantized with quant_info; the rest zero.
- * HAILO_INVALID_FRAME when a count overruns the device frame. Buffers borrowed.
+ * src_size: at least the payload, chunks * classes * (2 + max_bboxes_per_class * 8);
+ * dst_size: exactly classes * (1 + 5 * max_bboxes_per_class) * 4; else
+ * HAILO_INSUFFICIENT_BUFFER. HAILO_INVALID_FRAME (nothing written) when a count is above
+ * max_bboxes_per_class. HAILO_INVALID_ARGUMENT: NULL, a zero field or a bbox_size other
+ * than 8 in nms_info, an invalid scale, overlapping buffers. Each call allocates its
+ * workspace (HAILO_OUT_OF_HOST_MEMORY); an output context does that once. Buffers borrowed.
  */
 hailo_status hailo_nms_decode_by_class(const void *src, size_t src_size, float *dst,
                                        size_t dst_size, const hailo_nms_info_t *nms_info,
@@ -342,7 +350,9 @@ hailo_status hailo_nms_decode_by_class(const void *src, size_t src_size, float *
  * Device HAILO_NMS_ON_CHIP frame -> host HAILO_NMS_BY_SCORE frame: uint16 count, then
  * count detections {y_min, x_min, y_max, x_max, score: float32; class_id: uint16}
  * (22 bytes, packed, little endian) over all classes, sorted by score (descending; ties
- * keep class then device order), capped at max_bboxes_total; the rest zero.
+ * keep class then device order), capped at max_bboxes_total; the rest zero. dst_size:
+ * exactly 2 + max_bboxes_total * 22 (0 total: classes * max_bboxes_per_class, at most
+ * 65535); otherwise the statuses of hailo_nms_decode_by_class.
  */
 hailo_status hailo_nms_decode_by_score(const void *src, size_t src_size, void *dst,
                                        size_t dst_size, const hailo_nms_info_t *nms_info,
