@@ -151,6 +151,13 @@ class _TransformContext:
         if not isinstance(stream_info, StreamInfo):
             raise HailoInvalidArgumentError(
                 f"{type(self).__name__}: expected a StreamInfo, got {type(stream_info).__name__}")
+        if isinstance(stream_info.direction, StreamDirection) and \
+                stream_info.direction != self._DIRECTION:
+            # C refuses it too, but its check_transform_params has no direction to say why
+            other = "Output" if self._DIRECTION == StreamDirection.H2D else "Input"
+            raise HailoInvalidArgumentError(
+                f"{type(self).__name__}: {stream_info} is not an {self._KIND} stream; use "
+                f"{other}TransformContext")
         self.stream_info = stream_info
         params = _transform_params(user_format)
         preposition = "from" if self._DIRECTION == StreamDirection.H2D else "to"

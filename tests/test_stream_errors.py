@@ -99,8 +99,9 @@ def lib_status_name(status):
 @pytest.mark.parametrize("direction", [IN, OUT])
 def test_wrong_direction_is_invalid_argument(direction):
     s = stream(direction=direction)
-    cls = OutputTransformContext if direction == IN else InputTransformContext
-    with pytest.raises(HailoInvalidArgumentError, match="cam0"):
+    cls, right = ((OutputTransformContext, "InputTransformContext") if direction == IN
+                  else (InputTransformContext, "OutputTransformContext"))
+    with pytest.raises(HailoInvalidArgumentError, match=f"'cam0'.*use {right}"):
         cls(s, Format(T.FLOAT32))
 
 
