@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Iterable
 
 import numpy as np
@@ -327,7 +327,10 @@ class _TransformContext:
             pool = _shared_executor()
             futures = [pool.submit(self._run_chunk, src_ptr, dst_ptr, first, count)
                        for first, count in chunks[1:]]
-            results = [self._run_chunk(src_ptr, dst_ptr, *chunks[0])]
+            try:
+                results = [self._run_chunk(src_ptr, dst_ptr, *chunks[0])]
+            finally:
+                wait(futures)  # no chunk may still write dst once transform() returns or raises
             results += [f.result() for f in futures]
         for status, frame in results:
             if status != lib.HAILO_SUCCESS:

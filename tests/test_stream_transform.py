@@ -146,6 +146,29 @@ def test_batch_split_across_threads_matches_reference(monkeypatch, direction, th
     assert 1 <= len(ctx._free_contexts) <= threads
 
 
+def test_failed_batch_split_leaves_no_chunk_running(monkeypatch):
+    """When the calling thread's chunk raises, transform() still waits for the pool's chunks:
+    nothing writes into the destination after it has raised."""
+    import time
+
+    monkeypatch.setattr(transform_module, "PARALLEL_MIN_BYTES", 1)
+    ctx = InputTransformContext(_nhcw_stream(), Format(T.FLOAT32), threads=3)
+    run_chunk, finished = ctx._run_chunk, []
+
+    def slow_or_failing_chunk(src_ptr, dst_ptr, first, count):
+        if first == 0:
+            raise MemoryError("no C context for the calling thread")
+        time.sleep(0.05)
+        result = run_chunk(src_ptr, dst_ptr, first, count)
+        finished.append(first)
+        return result
+
+    monkeypatch.setattr(ctx, "_run_chunk", slow_or_failing_chunk)
+    with pytest.raises(MemoryError):
+        ctx.transform(np.zeros((6, 6, 10, 3), np.float32))
+    assert sorted(finished) == [2, 4]
+
+
 def test_empty_batch_returns_empty_destination():
     ctx = InputTransformContext(_nhcw_stream(), Format(T.FLOAT32))
     out = ctx.transform(np.empty((0, 6, 10, 3), np.float32))
