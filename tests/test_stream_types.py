@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -169,9 +170,14 @@ def test_params_round_trip():
 
 
 # ------------------------------------------------------------ sizes and decisions ---
+def _seed(text: str) -> int:
+    """A seed that is the same in every run (str hashes are randomized per process)."""
+    return zlib.crc32(text.encode())
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.id for c in CONFIGS])
 def test_frame_sizes_and_resolution_match_reference(config):
-    rng = np.random.default_rng(abs(hash(config.id)) % 2**32)
+    rng = np.random.default_rng(_seed(config.id))
     for i in range(6):
         s = stream_cases.random_stream(rng, config, name=f"sz{i}")
         user = stream_cases.random_user_format(rng, config)
@@ -258,7 +264,7 @@ def test_is_periph_padding_required(size):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.id for c in CONFIGS])
 def test_transformation_required_matches_reference(config):
-    rng = np.random.default_rng(abs(hash(config.id) + 1) % 2**32)
+    rng = np.random.default_rng(_seed(config.id) + 1)
     for i in range(6):
         s = stream_cases.random_stream(rng, config, name=f"req{i}")
         user = stream_cases.random_user_format(rng, config)
