@@ -170,8 +170,7 @@ def _stream(name, direction, dtype, order, shape, hw_shape=None, qp=None, qps=()
                       quant_info=qp or _qp(128, 1 / 64), quant_infos=tuple(qps), nms_info=nms)
 
 
-def random_host_frame(rng: np.random.Generator, stream: StreamInfo, user: Format,
-                      qp_aware: bool = True) -> np.ndarray:
+def random_host_frame(rng: np.random.Generator, stream: StreamInfo, user: Format) -> np.ndarray:
     """A host frame for an input stream: codes of the user type, or float32 values that
     straddle the limvals with exact .5 ties, ±inf and NaN."""
     shape, dtype = ref.host_shape(stream, user), ref.host_dtype(stream, user)
@@ -181,7 +180,7 @@ def random_host_frame(rng: np.random.Generator, stream: StreamInfo, user: Format
         codes = rng.integers(-8, top + 9, size=shape).astype(np.float32)
         ties = rng.integers(0, 2, size=shape).astype(np.float32) * np.float32(0.5)
         x = ((codes + ties - np.float32(qp.qp_zp)) * np.float32(qp.qp_scale)).astype(np.float32)
-        if qp_aware and x.size >= 8:
+        if x.size >= 8:
             flat = x.reshape(-1)
             picks = rng.choice(flat.size, size=min(flat.size, 6), replace=False)
             specials = np.array([np.nan, np.inf, -np.inf, qp.limvals_min, qp.limvals_max,

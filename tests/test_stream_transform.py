@@ -41,11 +41,10 @@ def assert_guards_intact(backing):
 
 
 def random_source_frames(rng, stream, user, frames):
-    """(src array for the context, list of per-frame references inputs)."""
+    """`frames` random source frames (numpy arrays of the context's source layout)."""
     resolved = ref.resolve(stream, user)
     if stream.direction == StreamDirection.H2D:
-        per = [golden.random_host_frame(rng, stream, resolved) for _ in range(frames)]
-        return per
+        return [golden.random_host_frame(rng, stream, resolved) for _ in range(frames)]
     if stream.format.order == O.HAILO_NMS_ON_CHIP:
         raw = [golden.random_nms_frame(rng, stream) for _ in range(frames)]
     else:
