@@ -60,6 +60,33 @@ def reference_result(stream, user, frame):
     return ref.output_frame(stream, resolved, frame.tobytes()).tobytes()
 
 
+def test_reference_never_calls_c(monkeypatch):
+    """The numpy reference and the case generators must stay independent of the C path they
+    judge: they run here, over every config, with each C function of the native module
+    replaced by one that fails (the dataclasses read only its integer constants)."""
+    import hailort_py.stream as stream_module
+
+    real = stream_module.lib
+
+    class ConstantsOnly:
+        def __getattr__(self, name):
+            value = getattr(real, name)
+            if callable(value):
+                raise AssertionError(f"the reference called C: lib.{name}")
+            return value
+
+    monkeypatch.setattr(stream_module, "lib", ConstantsOnly())
+    rng = np.random.default_rng(0)
+    for config in CONFIGS:
+        stream = stream_cases.random_stream(rng, config)
+        user = stream_cases.random_user_format(rng, config)
+        status, resolved = ref.check(stream, user)
+        assert status == ref.SUCCESS, config.id
+        ref.is_transformation_required(stream, user)
+        ref.host_frame_size(stream, resolved)
+        reference_result(stream, user, random_source_frames(rng, stream, user, 1)[0])
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.id for c in CONFIGS])
 @PER_CONFIG
 @given(seed=st.integers(0, 2**32 - 1), batch=st.sampled_from([None, 1, 3]))
