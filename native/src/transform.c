@@ -32,10 +32,11 @@ struct hailo_output_transform_context_s {
 
 /* ------------------------------------------------------------- TRANSPOSED --- */
 /* src (planes, A, M, B) of es-byte elements, a-rows `row_bytes` apart -> dst (planes, B, M, A),
- * packed. Blocked so that both sides of a tile stay in L1. */
-static void transpose(const unsigned char *src, unsigned char *dst, const hs_plan *p)
+ * packed. Blocked so that both sides of a tile stay in L1. Inlined per element size below: a
+ * constant-size memcpy is a register move, a variable one a library call per element. */
+HS_AI void transpose_es(const unsigned char *src, unsigned char *dst, const hs_plan *p, size_t es)
 {
-    const size_t A = p->tr_a, B = p->tr_b, M = p->tr_m, es = p->tr_es, row = p->tr_row_bytes;
+    const size_t A = p->tr_a, B = p->tr_b, M = p->tr_m, row = p->tr_row_bytes;
     const size_t T = 16;
     for (size_t pl = 0; pl < p->tr_planes; pl++) {
         const unsigned char *s = src + pl * A * row;
@@ -48,24 +49,27 @@ static void transpose(const unsigned char *src, unsigned char *dst, const hs_pla
                     for (size_t b = b0; b < b1; b++) {
                         unsigned char *dd = d + ((b * M + m) * A) * es;
                         const unsigned char *ss = s + (m * B + b) * es;
-                        switch (es) {
-                        case 1:
-                            for (size_t a = a0; a < a1; a++) dd[a] = ss[a * row];
-                            break;
-                        case 2:
-                            for (size_t a = a0; a < a1; a++) memcpy(dd + a * 2, ss + a * row, 2);
-                            break;
-                        case 4:
-                            for (size_t a = a0; a < a1; a++) memcpy(dd + a * 4, ss + a * row, 4);
-                            break;
-                        default:
-                            for (size_t a = a0; a < a1; a++) memcpy(dd + a * es, ss + a * row, es);
-                            break;
-                        }
+                        for (size_t a = a0; a < a1; a++) memcpy(dd + a * es, ss + a * row, es);
                     }
                 }
             }
         }
+    }
+}
+
+/* es: one element of planar hosts, or one pixel (C elements) of channel-last hosts */
+static void transpose(const unsigned char *src, unsigned char *dst, const hs_plan *p)
+{
+    switch (p->tr_es) {
+    case 1: transpose_es(src, dst, p, 1); break;
+    case 2: transpose_es(src, dst, p, 2); break;
+    case 3: transpose_es(src, dst, p, 3); break;
+    case 4: transpose_es(src, dst, p, 4); break;
+    case 6: transpose_es(src, dst, p, 6); break;
+    case 8: transpose_es(src, dst, p, 8); break;
+    case 12: transpose_es(src, dst, p, 12); break;
+    case 16: transpose_es(src, dst, p, 16); break;
+    default: transpose_es(src, dst, p, p->tr_es); break;
     }
 }
 
