@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from .errors import HNError, ParamsError
 from .hn import Layer
+from .numerics.kernels import depthwise_op, spatial_pads
 
 Tensor = Any
 
@@ -81,14 +82,6 @@ def activation_fn(act: str, x: Tensor, leaky_alpha: float = 0.2, alpha: Tensor |
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def _same_pads(n: int, k: int, s: int, d: int, extra_first: bool) -> tuple[int, int]:
-    eff = (k - 1) * d + 1
-    out = -(-n // s)
-    total = max((out - 1) * s + eff - n, 0)
-    small = total // 2
-    return (total - small, small) if extra_first else (small, total - small)
-
-
 def _spatial(layer: Layer) -> tuple[list[int], list[int], list[int], str]:
     p = layer.params
     return (p["kernel_shape"], p["strides"], p.get("dilations", [1, 1, 1, 1]), p["padding"])
@@ -98,9 +91,8 @@ def _explicit_same(x: Tensor, layer: Layer, kh: int, kw: int, value: float = 0.0
     """Hailo's symmetric SAME: the odd extra row / column goes first (top / left)."""
     _, s, d, _ = _spatial(layer)
     h, w = layer.input_shapes[0][1], layer.input_shapes[0][2]
-    ph = _same_pads(h, kh, s[1], d[1], True)
-    pw = _same_pads(w, kw, s[2], d[2], True)
-    return tf.pad(x, [[0, 0], list(ph), list(pw), [0, 0]], constant_values=value)
+    pads = spatial_pads((h, w), (kh, kw), s[1:3], d[1:3], "SAME")
+    return tf.pad(x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]], constant_values=value)
 
 
 def _conv(layer: Layer, x: Tensor, kernel: Tensor) -> Tensor:
@@ -120,6 +112,12 @@ def _conv(layer: Layer, x: Tensor, kernel: Tensor) -> Tensor:
 
 def _dw(layer: Layer, x: Tensor, kernel: Tensor) -> Tensor:
     k, s, d, pad = _spatial(layer)
+    if s[1] != s[2]:
+        # TF's depthwise kernel refuses unequal strides (Keras on TF cannot run such a layer;
+        # TFLite can): the padding of the real strides made explicit, then stride 1 and a
+        # subsample, which evaluates the same windows
+        pads = spatial_pads(layer.input_shapes[0][1:3], k[:2], s[1:3], d[1:3], pad)
+        return depthwise_op(s[1:3], d[1:3], pads)(x, kernel)
     if pad == "SAME":
         x = _explicit_same(x, layer, k[0], k[1])
     tfpad = "SAME" if pad == "SAME_TENSORFLOW" else "VALID"
@@ -154,10 +152,7 @@ def _pool(layer: Layer, x: Tensor, kind: str) -> Tensor:
         return tf.nn.max_pool2d(x, ksize, s, "SAME" if pad == "SAME_TENSORFLOW" else "VALID")
     include = bool(layer.params.get("count_include_pad", False))
     if pad == "SAME" or (pad == "SAME_TENSORFLOW" and include):
-        h, w = layer.input_shapes[0][1:3]
-        extra_first = pad == "SAME"
-        ph = _same_pads(h, k[1], s[1], 1, extra_first)
-        pw = _same_pads(w, k[2], s[2], 1, extra_first)
+        ph, pw = spatial_pads(layer.input_shapes[0][1:3], k[1:3], s[1:3], (1, 1), pad)
         pads = [[0, 0], list(ph), list(pw), [0, 0]]
         xs = tf.pad(x, pads)
         summed = tf.nn.avg_pool2d(xs, ksize, s, "VALID") * float(k[1] * k[2])

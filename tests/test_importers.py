@@ -243,6 +243,28 @@ def test_keras_op_coverage(case, rng):
     assert not types & {"affine", "transpose", "identity"}
 
 
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("strides", [(1, 2), (2, 1)])
+def test_depthwise_with_unequal_strides(strides, padding, rng):
+    """TF's depthwise kernel refuses unequal strides, so Keras on TF cannot run this layer; the
+    TFLite interpreter can. The Keras model (through parse_keras) and its TFLite conversion
+    (through parse_tflite) must both match the interpreter's reference kernels."""
+    import tensorflow as tf
+
+    keras, L = _k()
+    inp = keras.Input((9, 10, 3))
+    model = keras.Model(inp, L.DepthwiseConv2D(3, strides=strides, padding=padding, depth_multiplier=2,
+                                               bias_initializer="random_normal")(inp))
+    x = rng.normal(size=(3, 9, 10, 3)).astype(np.float32)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    buf = conv.convert()
+    ref = _tflite_reference(buf, x)
+    for r in (parse_keras(model, net_name="dw_k"), parse_tflite(buf, net_name="dw_t")):
+        dw = next(l for l in r.hn.topological() if l.type == "dw")
+        assert dw.params["strides"] == [1, *strides, 1]
+        _compare(r, ref, x, 1e-5)
+
+
 def test_keras_folding_details(rng):
     keras, L = _k()
     # conv -> BN -> relu: one conv layer, BN folded, relu fused
