@@ -430,10 +430,7 @@ def derive_layer_params(ctx: _Ctx, layer: Layer, cfg: dict) -> None:
                 qp[qkey(net, name, f"in{i}_M")] = np.array(M[0], np.int32)
                 qp[qkey(net, name, f"in{i}_r")] = np.array(r[0], np.int32)
     elif t == "avgpool":
-        k, s = p["kernel_shape"][1:3], p["strides"][1:3]
-        pads = K.spatial_pads(layer.input_shapes[0][1:3], k, s, (1, 1), p["padding"])
-        counts = K.pool_counts(layer.input_shapes[0][1:3], k, s, pads, bool(p.get("count_include_pad", False)))
-        vals = np.unique(counts)
+        vals = np.unique(avgpool_geometry(layer)[3])
         M, r = derive_rescale(np.float64(tin.scale) / (vals * np.float64(out.scale)), out.bits, name)
         qp[qkey(net, name, "pool_counts")] = vals.astype(np.int64)
         qp[qkey(net, name, "M")] = M.astype(np.int32)
@@ -458,6 +455,15 @@ def derive_layer_params(ctx: _Ctx, layer: Layer, cfg: dict) -> None:
         qp[qkey(net, name, "pad_code")] = np.array(code, np.int32)
     else:
         raise UnsupportedLayerError(f"layer '{name}': type '{t}' has no quantized implementation")
+
+
+def avgpool_geometry(layer: Layer) -> tuple[list[int], list[int], tuple, np.ndarray]:
+    """(kernel hw, strides hw, pads, window count per output position) of an average pool."""
+    p = layer.params
+    k, s = p["kernel_shape"][1:3], p["strides"][1:3]
+    hw = layer.input_shapes[0][1:3]
+    pads = K.spatial_pads(hw, k, s, (1, 1), p["padding"])
+    return k, s, pads, K.pool_counts(hw, k, s, pads, bool(p.get("count_include_pad", False)))
 
 
 def _concat_bits(ctx: _Ctx, layer: Layer, cfg: dict) -> int:

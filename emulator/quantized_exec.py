@@ -25,7 +25,7 @@ import tensorflow as tf
 from .hn import MAC_TYPES, Layer
 from .numerics import kernels as K
 from .numerics.params import TensorQ, channel_groups, qmax
-from .quantization import KIND_CHIP, KIND_FOLDED, KIND_HOST, qkey
+from .quantization import KIND_CHIP, KIND_FOLDED, KIND_HOST, avgpool_geometry, qkey
 
 _CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
@@ -78,6 +78,12 @@ def _spatial(layer: Layer):
     s = p["strides"][1:3]
     d = p.get("dilations", [1, 1, 1, 1])[1:3]
     return k, s, d, p["padding"]
+
+
+def _avgpool_geometry(layer: Layer, Q: QParams):
+    """(kernel hw, strides hw, pads, index into pool_counts / M / r per output position)."""
+    k, s, pads, counts = avgpool_geometry(layer)
+    return k, s, pads, np.searchsorted(Q.get(layer.name, "pool_counts"), counts)
 
 
 def _reshape_out(t, layer: Layer):
@@ -176,11 +182,7 @@ def numeric_layer_fn(hn, qp: dict, xla: bool = True) -> Callable:
             k, s = p["kernel_shape"][1:3], p["strides"][1:3]
             return K.maxpool(q, k, s, K.spatial_pads(layer.input_shapes[0][1:3], k, s, (1, 1), p["padding"]))
         if t == "avgpool":
-            k, s = p["kernel_shape"][1:3], p["strides"][1:3]
-            hw = layer.input_shapes[0][1:3]
-            pads = K.spatial_pads(hw, k, s, (1, 1), p["padding"])
-            counts = K.pool_counts(hw, k, s, pads, bool(p.get("count_include_pad", False)))
-            idx = np.searchsorted(Q.get(name, "pool_counts"), counts)
+            k, s, pads, idx = _avgpool_geometry(layer, Q)
             out = Q.tensor(name)
             return K.requantize_per_position(K.avgpool_acc(q, tin.zp, tin.bits, k, s, pads),
                                              Q.get(name, "M")[idx], Q.get(name, "r")[idx], out.zp, out.bits)
@@ -371,14 +373,9 @@ def fake_quant_layer_fn(hn, qp: dict, weights: dict | None = None) -> Callable:
             tb = Q.tensor(Q.source(layer, 1))
             return act_unit(layer, xi * tf.cast(centred_int(ins[1], tb), tf.float64))
         if t == "avgpool":
-            k, s = p["kernel_shape"][1:3], p["strides"][1:3]
-            hw = layer.input_shapes[0][1:3]
-            pads = K.spatial_pads(hw, k, s, (1, 1), p["padding"])
-            counts = K.pool_counts(hw, k, s, pads, bool(p.get("count_include_pad", False)))
-            idx = np.searchsorted(Q.get(name, "pool_counts"), counts)
+            k, s, pads, idx = _avgpool_geometry(layer, Q)
             m = Q.m_eff(name)[idx][:, :, None]
-            xs = tf.pad(xi, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]])
-            acc = tf.nn.depthwise_conv2d(xs, np.ones((k[0], k[1], int(x.shape[-1]), 1)), [1, *s, 1], "VALID")
+            acc = K.depthwise_op(s, (1, 1), pads)(xi, np.ones((k[0], k[1], int(x.shape[-1]), 1)))
             return finish(floor_ste(acc * m + 0.5) + f64(Q.tensor(name).zp), name)
         if t == "global_avg_pool":
             return _reshape_out(act_unit(layer, tf.reduce_sum(xi, axis=[1, 2])), layer)

@@ -98,3 +98,21 @@ def folded_norm_net(seed: int = 1, same: bool = False):
     g.add_output(d)
     g.add_output(c1)
     return g.build("normnet")
+
+
+def unequal_strides_net(seed: int = 2):
+    """Input 12x13x3: depthwise with strides (1, 2) and (2, 1) (SAME, SAME_TENSORFLOW), and an
+    average pool with strides (2, 1) (SAME, padding excluded from the count)."""
+    rng = np.random.default_rng(seed)
+    g = GraphBuilder("unequal_strides_net")
+    x = g.add_input([-1, 12, 13, 3], "in")
+    d1 = g.add("dw", [x], [-1, 12, 7, 6], {"strides": [1, 1, 2, 1], "dilations": [1, 1, 1, 1],
+               "padding": "SAME", "activation": "relu"},
+               {"kernel": _w(rng, 3, 3, 3, 2, fan_in=9), "bias": _b(rng, 6)}, "dw_1x2")
+    d2 = g.add("dw", [d1], [-1, 6, 7, 6], {"strides": [1, 2, 1, 1], "dilations": [1, 1, 1, 1],
+               "padding": "SAME_TENSORFLOW", "activation": "linear"},
+               {"kernel": _w(rng, 3, 2, 6, 1, fan_in=6), "bias": _b(rng, 6)}, "dw_2x1")
+    ap = g.add("avgpool", [d2], [-1, 3, 7, 6], {"kernel_shape": [1, 3, 2, 1], "strides": [1, 2, 1, 1],
+               "padding": "SAME", "count_include_pad": False}, source="avgpool_2x1")
+    g.add_output(ap)
+    return g.build("unequal")

@@ -363,7 +363,8 @@ def test_maxpool_padding_never_wins(k, s, padding, rng):
 
 
 @pytest.mark.parametrize("k,s,padding,include", [((3, 3), (2, 2), "SAME", False), ((3, 3), (1, 1), "SAME_TENSORFLOW", False),
-                                                 ((2, 2), (2, 2), "VALID", False), ((3, 3), (2, 2), "SAME", True)])
+                                                 ((2, 2), (2, 2), "VALID", False), ((3, 3), (2, 2), "SAME", True),
+                                                 ((3, 2), (2, 1), "SAME", False), ((2, 3), (1, 2), "VALID", False)])
 def test_avgpool_counts_and_sums(k, s, padding, include, rng):
     q = codes(rng, (2, 7, 8, 3), 8)
     pads = K.spatial_pads((7, 8), k, s, (1, 1), padding)

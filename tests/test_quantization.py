@@ -311,6 +311,17 @@ def test_every_layer_type_bit_exact(cfg, all_ops_images):
         assert int(Q.get("conv3", "out_bits")) == 8
 
 
+def test_unequal_strides_bit_exact():
+    """Depthwise and average pool with unequal strides (TF's depthwise kernel refuses them)."""
+    hn, params = nets.unequal_strides_net()
+    r = ClientRunner(hn=hn)
+    r.load_params(params)
+    x = ds.random_crops(32, (12, 13), seed=6).astype(np.float32) / 127.5 - 1.0
+    run_quantization_from_np(r, x, 1, 32)
+    assert assert_bit_exact_with_reference(r, x[:6]) == 5
+    assert within_one_code(r, x[:16]) >= 0.999
+
+
 def test_bias_mode_changes_only_the_bias(all_ops_images):
     res = {}
     for mode in ("single_scale_decomposition", "double_scale_initialization"):

@@ -440,15 +440,9 @@ def avgpool_acc(q, zp: int, bits: int, k_hw, strides_hw, pads):
     c = int(q.shape[-1])
     ones = np.ones((k_hw[0], k_hw[1], c, 1), np.int64)
     xmax = max_centred(zp, bits)
-
-    def op(xt, wt):
-        if _has_pad(pads):
-            xt = tf.pad(xt, _tf_pads(pads))
-        return tf.nn.depthwise_conv2d(xt, wt, [1, *strides_hw, 1], "VALID")
-
     dt = exact_dtype(xmax * k_hw[0] * k_hw[1]) or tf.float32
-    return to_acc(exact_linear(op, centred(q, zp, dt), xmax, ones, k_hw[0] * k_hw[1]),
-                  xmax * k_hw[0] * k_hw[1])
+    return to_acc(exact_linear(depthwise_op(strides_hw, (1, 1), pads), centred(q, zp, dt), xmax, ones,
+                               k_hw[0] * k_hw[1]), xmax * k_hw[0] * k_hw[1])
 
 
 def global_sum_acc(q, zp: int, bits: int):
