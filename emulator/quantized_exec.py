@@ -26,6 +26,7 @@ from .hn import MAC_TYPES, Layer
 from .numerics import kernels as K
 from .numerics.params import TensorQ, channel_groups, qmax
 from .quantization import KIND_CHIP, KIND_FOLDED, KIND_HOST, avgpool_geometry, qkey
+from .stream_export import chip_source
 
 _CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
@@ -593,14 +594,9 @@ def infer(runner: Any, target: Any, data: Any, inter_layers: bool = False, batch
             v = raw[name]
         elif kind == KIND_HOST and layer.type == "output_layer":
             # the graph passed the chip's codes through the host ops: dequantize, then apply them
-            chain = []
-            src = layer.input[0]
-            while Q.kind(src) != KIND_CHIP:
-                if Q.kind(src) == KIND_HOST:
-                    chain.insert(0, hn.layers[src])
-                src = hn.layers[src].input[0]
+            src, host_layers = chip_source(runner, layer)
             v = dequantize(raw[name], Q, src)
-            for h in chain:
+            for h in host_layers:
                 v = host_op_numpy(h, v)
         elif kind == KIND_HOST:
             v = host_op_numpy(layer, value(layer.input[0]))

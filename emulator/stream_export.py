@@ -12,8 +12,10 @@ Decisions (docs/numerics.md, "Streams"):
   makes each device row 8-byte aligned (the stream layer then adds no periph padding);
 - stream names are the scoped input / output layer names ("net/input_layer1", "net/output_layer1");
   index: inputs first, then outputs, in order;
-- softmax / argmax at an output run on the host: host_ops_of() names them, and the runner's
-  stream_infos dicts carry them under "host_ops" (StreamInfo itself has no such field).
+- softmax / argmax at an output run on the host after dequantization: chip_source() gives an
+  output's on-chip tensor and its host layers (what the host pipeline applies), host_ops_of()
+  their types, which the runner's stream_infos dicts carry under "host_ops" (StreamInfo itself
+  has no such field). Nothing outside this module walks the quantized params' "kind" entries.
 """
 from __future__ import annotations
 
@@ -28,20 +30,24 @@ def _align_elems(n: int, nbytes: int) -> int:
     return -(-n // step) * step
 
 
-def chip_source(runner: Any, out_layer) -> tuple[str, list[str]]:
-    """(on-chip tensor name, host ops in between) of an output layer: the layer whose codes
-    the output stream carries, and the softmax / argmax the host applies after dequantizing."""
+def chip_source(runner: Any, out_layer) -> tuple[str, list]:
+    """(on-chip tensor name, host layers) of an output layer of a quantized runner: the layer
+    whose codes the output stream carries, and the softmax / argmax layers (HN Layer objects,
+    with their params) the host applies after dequantizing, in the order it applies them."""
+    from .errors import NotQuantizedError
     from .quantization import KIND_FOLDED, KIND_HOST, qkey
 
     hn, qp, net = runner.hn, runner.quantized_params, runner.hn.name
-    ops: list[str] = []
+    if qp is None:
+        raise NotQuantizedError("the output streams (they carry the quantized tensors)")
+    host: list = []
     name = out_layer.input[0]
     while int(qp[qkey(net, name, "kind")]) in (KIND_HOST, KIND_FOLDED):
         layer = hn.layers[name]
         if int(qp[qkey(net, name, "kind")]) == KIND_HOST:
-            ops.insert(0, layer.type)
+            host.insert(0, layer)
         name = layer.input[0]
-    return name, ops
+    return name, host
 
 
 def _quant_info(runner: Any, name: str):
@@ -114,12 +120,12 @@ def get_stream_infos(runner: Any) -> list:
 
 
 def host_ops_of(runner: Any, stream_name: str) -> list[str]:
-    """Host-side ops (softmax / argmax) applied after dequantizing an output stream."""
-    hn = runner.hn
-    layer = hn.layer(stream_name)
+    """Types of the host-side ops (softmax / argmax) applied after dequantizing a stream, in
+    order ([] for input streams and outputs without host ops): the "host_ops" of its dict."""
+    layer = runner.hn.layer(stream_name)
     if layer.type != "output_layer":
         return []
-    return chip_source(runner, layer)[1]
+    return [h.type for h in chip_source(runner, layer)[1]]
 
 
 def stream_codes_to_frame(codes: np.ndarray, info) -> np.ndarray:

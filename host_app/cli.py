@@ -191,10 +191,10 @@ def cmd_quantize(args) -> int:
     runner.save_har(out)
     con = console.out()
     con.print(console.ranges_table(runner))
-    from .pipeline import output_routes
+    from emulator.stream_export import host_ops_of
 
-    host_ops = {r.stream: [l.type for l in r.host_layers] for r in output_routes(runner)}
-    con.print(console.stream_table(runner.get_stream_infos(), host_ops=host_ops))
+    infos = runner.get_stream_infos()
+    con.print(console.stream_table(infos, host_ops={s.name: host_ops_of(runner, s.name) for s in infos}))
     console.note(f"wrote {out} (quantized) in {time.perf_counter() - t0:.1f} s; next: "
                  f"host-app compare {out} IMAGES_DIR --report report.html")
     return 0

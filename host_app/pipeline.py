@@ -114,21 +114,15 @@ class OutputRoute:
 
 
 def output_routes(runner) -> list[OutputRoute]:
-    """The route of every output layer of a quantized runner, in output_layers_order."""
-    from emulator.quantization import KIND_HOST, qkey
+    """The route of every output layer of a quantized runner, in output_layers_order (the
+    emulator's emulator.stream_export.chip_source decides what runs on the host)."""
     from emulator.stream_export import chip_source
 
-    hn, qp = runner.hn, runner.quantized_params
+    hn = runner.hn
     routes = []
     for layer in hn.output_layers:
-        src, _ = chip_source(runner, layer)
-        chain = []
-        name = layer.input[0]
-        while name != src:
-            if int(qp[qkey(hn.name, name, "kind")]) == KIND_HOST:
-                chain.insert(0, hn.layers[name])
-            name = hn.layers[name].input[0]
-        routes.append(OutputRoute(layer.name, hn.scoped(layer.name), src, tuple(chain)))
+        src, host_layers = chip_source(runner, layer)
+        routes.append(OutputRoute(layer.name, hn.scoped(layer.name), src, tuple(host_layers)))
     return routes
 
 

@@ -449,6 +449,11 @@ def test_stream_infos_of_onet_and_fer(onet_q, fer_q):
     # the softmax outputs say that the host applies the softmax
     assert onet_q.stream_infos[3]["host_ops"] == ["softmax"] and "host_ops" not in onet_q.stream_infos[1]
     assert fer_q.stream_infos[1]["host_ops"] == ["softmax"]
+    from emulator.stream_export import chip_source, host_ops_of
+
+    assert host_ops_of(onet_q, "onet/output_layer3") == ["softmax"] and host_ops_of(onet_q, "onet/input_layer1") == []
+    src, host_layers = chip_source(onet_q, onet_q.hn.layer("output_layer3"))
+    assert src == "dense4" and [l.name for l in host_layers] == ["softmax1"]
     q_prob = onet_q.get_stream_infos()[3].quant_info
     t = QParams(onet_q.hn, onet_q.quantized_params).tensor("dense4")
     assert q_prob.qp_scale == np.float32(t.scale)  # the pre-softmax tensor's QP
