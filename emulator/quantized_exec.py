@@ -26,7 +26,7 @@ from .hn import MAC_TYPES, Layer
 from .numerics import kernels as K
 from .numerics.params import TensorQ, channel_groups, qmax
 from .quantization import KIND_CHIP, KIND_FOLDED, KIND_HOST, avgpool_geometry, qkey
-from .stream_export import chip_source
+from .stream_export import chip_source, tensor_quant_info
 
 _CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
@@ -62,15 +62,9 @@ class QParams:
     def m_eff(self, layer: str, M="M", r="r") -> np.ndarray:
         return self.get(layer, M).astype(np.float64) * np.exp2(-self.get(layer, r).astype(np.float64))
 
-    def input_quant_info(self, layer: str):
-        import hailort_py as hrt
-
-        t = self.tensor(layer)
-        if t.scale == 1.0 and t.zp == 0:
-            return hrt.QuantInfo.identity()
-        lim = self.get(layer, "limvals")
-        return hrt.QuantInfo(qp_zp=float(t.zp), qp_scale=float(t.scale),
-                             limvals_min=float(lim[0]), limvals_max=float(lim[1]))
+    def quant_info(self, layer: str):
+        """The hailort_py.QuantInfo of a layer's output tensor (what its stream carries)."""
+        return tensor_quant_info(self.qp, self.net, layer)
 
 
 def _spatial(layer: Layer):
@@ -473,7 +467,7 @@ class _Executor:
             return [x[n] for n in self.inputs]
         import hailort_py as hrt
 
-        return [hrt.quantize(x[n], self.Q.input_quant_info(n), self.Q.tensor(n).dtype) for n in self.inputs]
+        return [hrt.quantize(x[n], self.Q.quant_info(n), self.Q.tensor(n).dtype) for n in self.inputs]
 
     def run(self, batch: list, inter: bool):
         if inter:
@@ -536,11 +530,7 @@ def dequantize(codes: np.ndarray, Q: QParams, name: str) -> np.ndarray:
     """The C dequantizer ((float)q - zp) * scale, float32."""
     import hailort_py as hrt
 
-    t = Q.tensor(name)
-    lim = Q.get(name, "limvals")
-    qi = hrt.QuantInfo(qp_zp=float(t.zp), qp_scale=float(t.scale), limvals_min=float(lim[0]),
-                       limvals_max=float(lim[1]))
-    return hrt.dequantize(np.ascontiguousarray(codes), qi)
+    return hrt.dequantize(np.ascontiguousarray(codes), Q.quant_info(name))
 
 
 def host_op_numpy(layer: Layer, x: np.ndarray) -> np.ndarray:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 
 def _align_elems(n: int, nbytes: int) -> int:
     """Smallest m >= n with m * nbytes a multiple of 8."""
@@ -50,20 +48,20 @@ def chip_source(runner: Any, out_layer) -> tuple[str, list]:
     return name, host
 
 
-def _quant_info(runner: Any, name: str):
+def tensor_quant_info(qp: dict, net: str, name: str):
+    """The hailort_py.QuantInfo of an on-chip tensor's stored (s, z, limvals); the identity QP
+    (s = 1, z = 0: raw pixels after a folded normalization) as QuantInfo.identity()."""
     import hailort_py as hrt
 
     from .quantization import qkey
 
-    qp, net = runner.quantized_params, runner.hn.name
     s = float(qp[qkey(net, name, "out_scale")])
     z = int(qp[qkey(net, name, "out_zp")])
-    bits = int(qp[qkey(net, name, "out_bits")])
-    lim = qp[qkey(net, name, "limvals")]
     if s == 1.0 and z == 0:
-        return hrt.QuantInfo.identity(), bits
+        return hrt.QuantInfo.identity()
+    lim = qp[qkey(net, name, "limvals")]
     return hrt.QuantInfo(qp_zp=float(z), qp_scale=s, limvals_min=float(lim[0]),
-                         limvals_max=float(lim[1])), bits
+                         limvals_max=float(lim[1]))
 
 
 def _shapes(shape: list[int], nbytes: int):
@@ -84,6 +82,21 @@ def _shapes(shape: list[int], nbytes: int):
             hrt.ImageShape(h, _align_elems(w, nbytes), c))
 
 
+def _stream_info(runner: Any, stream: str, tensor: str, direction, index: int):
+    """The StreamInfo of a stream carrying the codes of the on-chip tensor `tensor`."""
+    import hailort_py as hrt
+
+    from .quantization import qkey
+
+    hn, qp = runner.hn, runner.quantized_params
+    bits = int(qp[qkey(hn.name, tensor, "out_bits")])
+    order, shape, hw = _shapes(hn.layers[tensor].output_shape, bits // 8)
+    ftype = hrt.FormatType.UINT8 if bits == 8 else hrt.FormatType.UINT16
+    return hrt.StreamInfo(name=stream, direction=direction,
+                          format=hrt.Format(ftype, order, hrt.FormatFlags.NONE), shape=shape,
+                          hw_shape=hw, quant_info=tensor_quant_info(qp, hn.name, tensor), index=index)
+
+
 def get_stream_infos(runner: Any) -> list:
     """The network's streams as a list of hailort_py.StreamInfo (inputs, then outputs)."""
     import hailort_py as hrt
@@ -93,30 +106,11 @@ def get_stream_infos(runner: Any) -> list:
     if runner.quantized_params is None:
         raise NotQuantizedError("get_stream_infos (the streams carry the quantized tensors)")
     hn = runner.hn
-    infos = []
-    idx = 0
-    for layer in hn.input_layers:
-        qi, bits = _quant_info(runner, layer.name)
-        nbytes = bits // 8
-        order, shape, hw = _shapes(layer.output_shape, nbytes)
-        ftype = hrt.FormatType.UINT8 if bits == 8 else hrt.FormatType.UINT16
-        infos.append(hrt.StreamInfo(
-            name=hn.scoped(layer.name), direction=hrt.StreamDirection.H2D,
-            format=hrt.Format(ftype, order, hrt.FormatFlags.NONE), shape=shape, hw_shape=hw,
-            quant_info=qi, index=idx))
-        idx += 1
-    for layer in hn.output_layers:
-        src, _ = chip_source(runner, layer)
-        qi, bits = _quant_info(runner, src)
-        nbytes = bits // 8
-        order, shape, hw = _shapes(hn.layers[src].output_shape, nbytes)
-        ftype = hrt.FormatType.UINT8 if bits == 8 else hrt.FormatType.UINT16
-        infos.append(hrt.StreamInfo(
-            name=hn.scoped(layer.name), direction=hrt.StreamDirection.D2H,
-            format=hrt.Format(ftype, order, hrt.FormatFlags.NONE), shape=shape, hw_shape=hw,
-            quant_info=qi, index=idx))
-        idx += 1
-    return infos
+    ins, outs = hn.input_layers, hn.output_layers
+    return ([_stream_info(runner, hn.scoped(l.name), l.name, hrt.StreamDirection.H2D, i)
+             for i, l in enumerate(ins)]
+            + [_stream_info(runner, hn.scoped(l.name), chip_source(runner, l)[0],
+                            hrt.StreamDirection.D2H, len(ins) + i) for i, l in enumerate(outs)])
 
 
 def host_ops_of(runner: Any, stream_name: str) -> list[str]:
@@ -126,10 +120,3 @@ def host_ops_of(runner: Any, stream_name: str) -> list[str]:
     if layer.type != "output_layer":
         return []
     return [h.type for h in chip_source(runner, layer)[1]]
-
-
-def stream_codes_to_frame(codes: np.ndarray, info) -> np.ndarray:
-    """The device frame layout of an output tensor's codes is the stream layer's business; this
-    helper only reshapes codes (N, ...) to the logical (N, H, W, C) of the stream info."""
-    sh = info.shape
-    return np.asarray(codes).reshape(codes.shape[0], sh.height, sh.width, sh.features)

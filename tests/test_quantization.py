@@ -67,7 +67,7 @@ def snr_db(ref_v: np.ndarray, v: np.ndarray) -> float:
 
 def input_codes(runner, x: np.ndarray) -> dict:
     Q = QParams(runner.hn, runner.quantized_params)
-    return {l.name: hrt.quantize(x, Q.input_quant_info(l.name), Q.tensor(l.name).dtype)
+    return {l.name: hrt.quantize(x, Q.quant_info(l.name), Q.tensor(l.name).dtype)
             for l in runner.hn.input_layers}
 
 
