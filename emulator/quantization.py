@@ -26,7 +26,7 @@ import numpy as np
 from .hn import MAC_TYPES, HNGraph, Layer
 from .numerics import kernels as K
 from .numerics.activations import CLAMP_ACTS, LUT_ACTS, SLOPE_ACTS, build_lut
-from .numerics.params import (BIAS_MANTISSA_BITS, IDENTITY_8, TensorQ, check_accumulator,
+from .numerics.params import (BIAS_MANTISSA_BITS, PRE_ACT_BITS, TensorQ, check_accumulator,
                               channel_groups, decompose_bias, derive_rescale,
                               derive_signed_rescale, ew_multipliers, mac_bound, qmax,
                               quantize_weights, relu6_hi_code, rhe, tensor_params)
@@ -243,6 +243,14 @@ class _Ctx:
     qp: dict
     tq: dict  # layer -> TensorQ of its output (on-chip tensors)
     kind: dict
+    pre: dict = dataclasses.field(default_factory=dict)  # layer -> TensorQ of a table's pre-activation
+
+    def pre_tensor(self, name: str) -> TensorQ:
+        """The 16-bit pre-activation tensor of a table (LUT) activation, from its calibrated range."""
+        if name not in self.pre:
+            lo, hi = self.stats[name + "/pre"]
+            self.pre[name] = tensor_params(lo, hi, PRE_ACT_BITS, name, "pre-activation")
+        return self.pre[name]
 
 
 def _store_tensor(ctx: _Ctx, name: str, t: TensorQ, rng=None) -> None:
@@ -261,10 +269,6 @@ def source(ctx: _Ctx, layer: Layer, i: int = 0) -> str:
     while ctx.kind.get(name) == KIND_FOLDED:
         name = ctx.hn.layers[name].input[0]
     return name
-
-
-def _range(ctx: _Ctx, name: str) -> np.ndarray:
-    return ctx.stats[name]
 
 
 def _is_host(hn: HNGraph, layer: Layer) -> bool:
@@ -344,12 +348,11 @@ def _act_unit(ctx: _Ctx, layer: Layer, s_acc, out: TensorQ, alpha=None) -> None:
     act = layer.activation
     qp[qkey(net, name, "s_acc")] = s_acc
     if act in LUT_ACTS:
-        pre_rng = ctx.stats[name + "/pre"]
-        pre = tensor_params(pre_rng[0], pre_rng[1], 16, name, "pre-activation")
-        M, r = derive_rescale(s_acc / np.float64(pre.scale), 16, name, "pre-activation rescale")
+        pre = ctx.pre_tensor(name)
+        M, r = derive_rescale(s_acc / np.float64(pre.scale), PRE_ACT_BITS, name, "pre-activation rescale")
         qp[qkey(net, name, "pre_scale")] = np.array(pre.scale, np.float32)
         qp[qkey(net, name, "pre_zp")] = np.array(pre.zp, np.int32)
-        qp[qkey(net, name, "pre_range")] = np.asarray(pre_rng, np.float64)
+        qp[qkey(net, name, "pre_range")] = np.asarray(ctx.stats[name + "/pre"], np.float64)
         qp[qkey(net, name, "lut")] = build_lut(act, pre.scale, pre.zp, out.scale, out.zp, out.bits)
         lo, hi = 0, qmax(out.bits)
     else:
@@ -392,7 +395,7 @@ def derive_layer_params(ctx: _Ctx, layer: Layer, cfg: dict) -> None:
             kernel, bias = _fold_normalization(kernel, bias, norm["mean"], norm["std"], t)
         _, wbits = parse_precision_mode(cfg["precision_mode"])
         groups = int(cfg["quantization_groups"])
-        s_dest = ctx.stats_pre_scale(name) if layer.activation in LUT_ACTS else out.scale
+        s_dest = ctx.pre_tensor(name).scale if layer.activation in LUT_ACTS else out.scale
         w2d = _w2d(kernel, t)
         C = w2d.shape[1]
         q2d, s_w = quantize_weights(w2d, wbits, groups,
@@ -486,15 +489,6 @@ def derive_quantized_params(runner: Any, stats: dict, which: str = "fp_optimized
     net = hn.name
     ctx = _Ctx(hn=hn, net=net, stats=stats, params=lambda n: runner.layer_params(n, which),
                qp={}, tq={}, kind={})
-    pre_cache: dict[str, float] = {}
-
-    def stats_pre_scale(name):
-        if name not in pre_cache:
-            rng = stats[name + "/pre"]
-            pre_cache[name] = tensor_params(rng[0], rng[1], 16, name, "pre-activation").scale
-        return pre_cache[name]
-
-    ctx.stats_pre_scale = stats_pre_scale  # type: ignore[attr-defined]
     cfgs = {l.name: layer_config(hn, l) for l in hn.topological()}
     folded: dict[str, str] = {}
     # kinds and normalization folding
@@ -520,7 +514,7 @@ def derive_quantized_params(runner: Any, stats: dict, which: str = "fp_optimized
         bits = parse_precision_mode(cfgs[name]["precision_mode"])[0]
         if layer.type == "input_layer":
             if any(ctx.kind.get(c) == KIND_FOLDED for c in layer.output):
-                t = TensorQ(1.0, 0, bits) if bits == 16 else IDENTITY_8
+                t = TensorQ(1.0, 0, bits)  # the identity QP: raw pixels go in
             else:
                 t = tensor_params(*stats[name], bits, name, "input")
         elif layer.type in PASSTHROUGH:

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from .hn import MAC_TYPES, Layer
 from .numerics import kernels as K
-from .numerics.params import TensorQ, channel_groups, qmax
+from .numerics.params import TensorQ, abs_weight_sum, channel_groups, qmax
 from .quantization import KIND_CHIP, KIND_FOLDED, KIND_HOST, avgpool_geometry, qkey
 from .stream_export import chip_source, tensor_quant_info
 
@@ -128,7 +128,7 @@ def numeric_layer_fn(hn, qp: dict, xla: bool = True) -> Callable:
         qw, B = Q.get(name, "q_w").astype(np.int64), Q.bias(name)
         kh, kw_, ci, mult = qw.shape
         xmax = K.max_centred(tin.zp, tin.bits)
-        bound = xmax * K._wsum(qw.reshape(kh * kw_, ci * mult))
+        bound = xmax * abs_weight_sum(qw.reshape(kh * kw_, ci * mult))
         dt = K.exact_dtype(bound)
         if dt is None:
             return body(layer, ins)
@@ -298,7 +298,7 @@ def fake_quant_layer_fn(hn, qp: dict, weights: dict | None = None) -> Callable:
                 w = weights[name]
             else:
                 w = tf.constant((qw.reshape(-1, C) * s_w[None, :]).reshape(qw.shape).astype(np.float32))
-            wint[name] = (w, s_w, int(Q.get(name, "w_bits")), K._wsum(qw.reshape(-1, C)))
+            wint[name] = (w, s_w, int(Q.get(name, "w_bits")), abs_weight_sum(qw.reshape(-1, C)))
 
     def finish(code, name, lo=None, hi=None):
         out = Q.tensor(name)

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from .params import LUT_SIZE, qmax
+from .params import LUT_SIZE, abs_weight_sum, qmax
 
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
@@ -151,21 +151,11 @@ def max_centred(zp: int, bits: int) -> int:
     return max(int(zp), qmax(bits) - int(zp))
 
 
-def _wsum(q_w2d: np.ndarray) -> int:
-    return int(np.abs(np.asarray(q_w2d, np.int64)).sum(axis=0).max()) if q_w2d.size else 0
-
-
 def _add_bias(acc, bias: np.ndarray, bound: int):
     bias = np.asarray(bias, np.int64)
     total = bound + (int(np.abs(bias).max()) if bias.size else 0)
     acc = to_acc(acc, total)
     return acc + tf.constant(bias.astype(np.float64) if acc.dtype == tf.float64 else bias, acc.dtype)
-
-
-def mac_acc_bound(q_w2d: np.ndarray, zp: int, bits: int, bias: np.ndarray) -> int:
-    """Static bound of a MAC accumulator: max|q - zp| * max_o sum_k |q_w| + max|B|."""
-    b = np.asarray(bias, np.int64)
-    return max_centred(zp, bits) * _wsum(q_w2d) + (int(np.abs(b).max()) if b.size else 0)
 
 
 # ==== padding helpers ===========================================================================
@@ -270,7 +260,7 @@ def deconv_op(in_hw, k_hw, cout: int, strides=(1, 1), out_hw=None, padding: str 
 
 def _mac(q, zp: int, bits: int, q_w: np.ndarray, w2d: np.ndarray, bias: np.ndarray, op: Callable):
     xmax = max_centred(zp, bits)
-    wsum = _wsum(w2d)
+    wsum = abs_weight_sum(w2d)
     dt = exact_dtype(xmax * wsum)
     x = centred(q, zp, dt if dt is not None else tf.float32)
     return _add_bias(exact_linear(op, x, xmax, q_w, wsum), bias, xmax * wsum)

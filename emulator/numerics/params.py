@@ -61,9 +61,6 @@ class TensorQ:
         return max(self.zp, qmax(self.bits) - self.zp)
 
 
-IDENTITY_8 = TensorQ(1.0, 0, 8)
-
-
 def tensor_params(lo: float, hi: float, bits: int, layer: str = "?", tensor: str = "output") -> TensorQ:
     """Tensor params from a calibrated range.
 
@@ -220,9 +217,11 @@ def check_accumulator(layer: str, bound: int) -> None:
         raise AccumulatorOverflowError(layer, int(bound), ACC_LIMIT_BITS)
 
 
+def abs_weight_sum(q_w2d: np.ndarray) -> int:
+    """max_o sum_k |q_w[k, o]| of integer weights [K, C_out] (exact Python int; 0 if empty)."""
+    return int(np.abs(np.asarray(q_w2d, np.int64)).sum(axis=0).max()) if np.size(q_w2d) else 0
+
+
 def mac_bound(q_w2d: np.ndarray, max_centred: int) -> int:
     """Worst-case |sum (q_in - z_in) * q_w| over all output channels (exact Python int)."""
-    if q_w2d.size == 0:
-        return 0
-    col = np.abs(np.asarray(q_w2d, np.int64)).sum(axis=0)
-    return int(col.max()) * int(max_centred)
+    return abs_weight_sum(q_w2d) * int(max_centred)
