@@ -27,7 +27,7 @@ LAYER_PARAMS: dict[str, tuple[str, ...]] = {
     "input_layer": (),
     "output_layer": (),
     "conv": ("kernel_shape", "strides", "dilations", "padding", "groups", "activation",
-             "leaky_alpha", "elementwise_add", "batch_norm"),
+             "leaky_alpha", "elementwise_add", "batch_norm"),  # elementwise_add: false only
     "dw": ("kernel_shape", "strides", "dilations", "padding", "activation", "leaky_alpha",
            "batch_norm"),
     "deconv": ("kernel_shape", "strides", "padding", "activation", "leaky_alpha", "batch_norm"),
@@ -44,7 +44,7 @@ LAYER_PARAMS: dict[str, tuple[str, ...]] = {
     "ew_mult": ("activation", "leaky_alpha"),
     "normalization": (),  # mean / std per channel in the NPZ keys mean:0 / std:0
     "pad": ("pads", "constant_value"),  # pads [[top, bottom], [left, right], [front, back]]
-    "reshape": ("output_shape",),  # [-1, h, w, c]; flatten is a reshape to [-1, 1, 1, n]
+    "reshape": ("output_shape",),  # [-1, ...]; flatten is a reshape to [-1, n]
     "space_to_depth": ("block_size",),
     "depth_to_space": ("block_size", "mode"),  # mode DCR (TF) | CRD
     "feature_shuffle": ("groups",),
@@ -81,6 +81,8 @@ REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
 }
 
 PADDINGS = ("VALID", "SAME", "SAME_TENSORFLOW")
+MULTI_INPUT_TYPES = ("concat", "ew_add", "ew_sub", "ew_mult")
+ONE_INPUT_TYPES = tuple(t for t in LAYER_PARAMS if t not in MULTI_INPUT_TYPES + ("input_layer",))
 MAC_TYPES = ("conv", "dw", "deconv", "dense")  # layers with kernel:0 / bias:0
 
 
@@ -246,7 +248,8 @@ def validate_graph(g: HNGraph, source: str = "HN") -> None:
     """Check a graph and re-order g.layers topologically. Errors name the layer.
 
     Checks: known type and params (required ones present, activation and padding values
-    known); edges exist and agree both ways (A lists B as output iff B lists A as input);
+    known, no fused elementwise_add); edges exist and agree both ways (A lists B as output iff
+    B lists A as input); one input for every type but concat and ew_*;
     input_shapes equal the producers' output shapes; each output shape equals the one inferred
     from the layer's inputs and params; no cycle; output_layers_order names output layers.
     """
@@ -293,6 +296,13 @@ def validate_graph(g: HNGraph, source: str = "HN") -> None:
     _toposort(g, source)
     for l in g.layers.values():
         where = f"{source}: layer '{g.scoped(l.name)}'"
+        if l.type in ONE_INPUT_TYPES and len(l.input) > 1:
+            raise HNError(f"{where}: type {l.type} takes one input, got {len(l.input)} "
+                          f"({', '.join(g.scoped(i) for i in l.input)}); combine tensors with "
+                          f"concat or ew_add / ew_sub / ew_mult layers")
+        if l.params.get("elementwise_add"):
+            raise HNError(f"{where}: a fused elementwise_add is not supported; express it as the "
+                          f"conv followed by an ew_add layer (and set elementwise_add to false)")
         for i, (src, shp) in enumerate(zip(l.input, l.input_shapes)):
             if g.layers[src].output_shape != shp:
                 raise HNError(f"{where}: shape mismatch on input {i}: input_shapes says {shp}, "

@@ -130,6 +130,23 @@ def test_shape_mismatch_against_params():
     _expect(d, "tiny/conv1", "input channels")
 
 
+def test_extra_input_of_a_one_input_layer_is_an_error():
+    """A second producer wired into a conv (or a fused elementwise_add) would be ignored by the
+    float and the quantized math: loading refuses it, naming the layer."""
+    d = _tiny()
+    L = d["layers"]
+    L["tiny/input_layer1"]["output"].append("tiny/maxpool1")
+    L["tiny/input_layer1"]["output_shapes"].append([-1, 8, 8, 3])
+    L["tiny/maxpool1"]["input"].append("tiny/input_layer1")
+    L["tiny/maxpool1"]["input_shapes"].append([-1, 8, 8, 3])
+    _expect(d, "tiny/maxpool1", "takes one input, got 2", "concat")
+    d = _tiny()
+    d["layers"]["tiny/conv1"]["params"]["elementwise_add"] = True
+    _expect(d, "tiny/conv1", "elementwise_add", "ew_add")
+    d["layers"]["tiny/conv1"]["params"]["elementwise_add"] = False
+    HNGraph.from_dict(d)
+
+
 def test_cycle_is_reported_with_its_layers():
     d = _tiny()
     L = d["layers"]
