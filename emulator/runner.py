@@ -129,6 +129,10 @@ class ClientRunner:
         ins = self.hn.input_layers
         if isinstance(data, Mapping):
             d = {self.hn.layer(k).name: v for k, v in data.items()}
+            extra = [k for k in d if self.hn.layers[k].type != "input_layer"]
+            if extra:
+                raise HNError(f"network '{self.hn.name}': {extra} are not input layers; key the "
+                              f"data by input layer ({[l.name for l in ins]})")
         elif isinstance(data, (list, tuple)):
             if len(data) != len(ins):
                 raise HNError(f"network '{self.hn.name}' has {len(ins)} inputs, {len(data)} arrays given")
@@ -141,7 +145,8 @@ class ClientRunner:
         out = {}
         for l in ins:
             if l.name not in d:
-                raise HNError(f"no data for input layer '{l.name}'")
+                raise HNError(f"network '{self.hn.name}': no data for input layer '{l.name}' "
+                              f"(data given for {sorted(d)})")
             a = np.asarray(d[l.name], dtype=np.float32)
             want = l.output_shape[1:]
             if list(a.shape[1:]) != list(want):

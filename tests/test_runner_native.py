@@ -120,6 +120,8 @@ def test_input_errors(onet_runner, mtcnn_images_24):
         onet_runner.infer(SdkNative(), mtcnn_images_24)
     with pytest.raises(HNError, match="input_layer7"):
         onet_runner.infer(SdkNative(), {"input_layer7": mtcnn_images_24})
+    with pytest.raises(HNError, match=r"\['conv1'\] are not input layers"):
+        onet_runner.infer(SdkNative(), {"input_layer1": mtcnn_images_24, "conv1": mtcnn_images_24})
     r = ClientRunner(hn=onet_runner.hn.to_json())
     with pytest.raises(NoParamsError, match="load_params"):
         r.infer(SdkNative(), np.zeros((1, 48, 48, 3), np.float32))
