@@ -48,6 +48,27 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
 
 
+# ==== output files ===============================================================================
+
+def _output_file(text: str | os.PathLike, flag: str) -> Path:
+    """A file the command will write, checked before any work: not a directory, its directory
+    created. UsageError naming the option and the path otherwise."""
+    p = Path(text)
+    if p.is_dir():
+        raise UsageError(f"{flag} '{p}' is a directory; give a file name inside it")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{flag} '{p}': cannot create its directory '{p.parent}' "
+                         f"({e.strerror or e}); give a writable location") from None
+    return p
+
+
+def _write_failed(path: Path, e: OSError) -> AppError:
+    return AppError(f"cannot write '{path}': {e.strerror or e}; check the disk space and the "
+                    f"permissions of '{path.parent}'")
+
+
 # ==== parse ======================================================================================
 
 def _load_model(path: Path, kind: str, name: str | None, input_shape):
@@ -118,7 +139,7 @@ def cmd_parse(args) -> int:
         origin = f"labels file '{lp}'"
     elif args.preset and PRESETS[args.preset].labels:
         labels, origin = list(PRESETS[args.preset].labels), f"preset '{args.preset}'"
-    out = Path(args.output) if args.output else Path(path.stem + ".har")
+    out = _output_file(args.output or path.stem + ".har", "-o/--output")
 
     t0 = time.perf_counter()
     runner = _load_model(path, kind, args.name, args.input_shape)
@@ -133,8 +154,10 @@ def cmd_parse(args) -> int:
             if args.labels:  # asked for explicitly: an error; a preset's labels are optional
                 raise
             console.note(f"labels not recorded: {e}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    runner.save_har(out)
+    try:
+        runner.save_har(out)
+    except OSError as e:
+        raise _write_failed(out, e) from None
     con = console.out()
     con.print(console.layer_table(runner))
     hn = runner.hn
@@ -172,8 +195,8 @@ def cmd_quantize(args) -> int:
         calib_num_batch = max(1, n // batch_size)
     else:
         calib_num_batch = args.calib_num_batch
-    out = Path(args.output) if args.output else Path(args.har).with_name(
-        Path(args.har).stem.removesuffix("_quantized") + "_quantized.har")
+    out = _output_file(args.output or Path(args.har).with_name(
+        Path(args.har).stem.removesuffix("_quantized") + "_quantized.har"), "-o/--output")
     console.note(f"calibrating '{runner.hn.name}' on {calib_num_batch} x {batch_size} = "
                  f"{calib_num_batch * batch_size} of {n} inputs from {', '.join(args.calib)}"
                  + (f" (pre-processing: {spec})" if spec else ""))
@@ -187,8 +210,10 @@ def cmd_quantize(args) -> int:
         raise AppError(f"quantizing '{args.har}' failed: {e}") from None
     if spec is not None:
         runner.metadata["preprocess"] = spec.preset or spec.text
-    out.parent.mkdir(parents=True, exist_ok=True)
-    runner.save_har(out)
+    try:
+        runner.save_har(out)
+    except OSError as e:
+        raise _write_failed(out, e) from None
     con = console.out()
     con.print(console.ranges_table(runner))
     from emulator.stream_export import host_ops_of
@@ -215,6 +240,7 @@ def cmd_infer(args) -> int:
     if target not in ("native", "fp-optimized"):
         require_quantized(runner, args.har, f"--target {target}")
     _, shape = single_input(runner)
+    save = _output_file(args.save, "--save") if args.save else None
     batch = load_inputs(args.images, shape, preprocess_for(runner, args.preprocess))
     where = {"device": "the host pipeline through the in-process emulated chip (EmulatedDevice)",
              "numeric": "the emulator's bit-exact SdkNumeric", "quantized": "SdkQuantized",
@@ -244,10 +270,12 @@ def cmd_infer(args) -> int:
                           console.fmt_num(row.max()), console.fmt_num(row.mean()),
                           " ".join(console.fmt_num(v) for v in row[:6]) + (" ..." if row.size > 6 else ""))
         con.print(t)
-    if args.save:
-        save = Path(args.save)
-        save.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(save, images=np.array(batch.names), **outputs)
+    if save is not None:
+        try:
+            with open(save, "wb") as f:  # a file object: numpy adds no .npz to the name
+                np.savez(f, images=np.array(batch.names), **outputs)
+        except OSError as e:
+            raise _write_failed(save, e) from None
         console.note(f"wrote {save} ({', '.join(outputs)}, images)")
     console.note(f"{len(batch)} image(s) in {elapsed:.2f} s")
     return 0
@@ -264,6 +292,8 @@ def cmd_compare(args) -> int:
     from .pipeline import emulated_device, load_har, preprocess_for, single_input
 
     runner = load_har(args.har, need_quantized=True, command="compare")
+    json_path = _output_file(args.json, "--json") if args.json else None
+    report_path = _output_file(args.report, "--report") if args.report else None
     _, shape = single_input(runner)
     spec = preprocess_for(runner, args.preprocess)
     batch = load_inputs(args.images, shape, spec)
@@ -283,19 +313,23 @@ def cmd_compare(args) -> int:
         console.error(f"output '{m.output}' (stream '{m.stream}'): SNR {m.snr_db:.2f} dB is below "
                       f"--min-snr {args.min_snr:g} dB")
     command = "host-app " + " ".join(shlex.quote(a) for a in args.argv)
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if json_path is not None:
         data = result.to_dict()
         data["min_snr_db"] = args.min_snr
         data["passed"] = result.byte_identical and not failed_gate
-        path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        console.note(f"wrote {path}")
-    if args.report:
+        try:
+            json_path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        except OSError as e:
+            raise _write_failed(json_path, e) from None
+        console.note(f"wrote {json_path}")
+    if report_path is not None:
         from .report import write_report
 
-        path = write_report(result, args.report, command)
-        console.note(f"report: {path.resolve()}")
+        try:
+            write_report(result, report_path, command)
+        except OSError as e:
+            raise _write_failed(report_path, e) from None
+        console.note(f"report: {report_path.resolve()}")
     return 0 if result.byte_identical and not failed_gate else 1
 
 
@@ -304,7 +338,15 @@ def cmd_compare(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(args.out), batch_size=args.batch_size)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out '{out}' is a file; give a directory for the demo's files")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out '{out}': cannot create the directory ({e.strerror or e}); give a "
+                         f"writable location") from None
+    return run_demo(out, batch_size=args.batch_size)
 
 
 # ==== the parser =================================================================================

@@ -96,6 +96,24 @@ def test_wrong_kinds_of_file(capsys, tmp_path, fer_har):
     assert code == 2 and "broken.png" in err and "decode" in err
 
 
+def test_unusable_output_paths_are_named(capsys, tmp_path, fer_har, faces):
+    """Outputs are checked before any work: a directory where a file is wanted, a location
+    that cannot be created, a file where the demo wants a directory."""
+    (tmp_path / "adir").mkdir()
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    for argv, flag, path in (
+            (["parse", ds.fer_model_path(), "-o", tmp_path / "adir"], "-o/--output", "adir"),
+            (["quantize", fer_har, "--calib", faces["few"], "-o", blocker / "q.har"], "-o/--output",
+             "blocker"),
+            (["infer", fer_har, faces["few"], "--target", "native", "--save", tmp_path / "adir"],
+             "--save", "adir"),
+            (["demo", "--out", blocker], "--out", "blocker")):
+        code, _, err = _run(capsys, argv)
+        assert code == 2 and flag in err and path in err and "Traceback" not in err, (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "blocker"]  # no stray file
+
+
 def test_wrong_image_dir(capsys, tmp_path, fer_qhar):
     empty = tmp_path / "empty"
     empty.mkdir()
