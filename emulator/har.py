@@ -58,18 +58,22 @@ def save_har(runner: Any, path: str | os.PathLike) -> None:
     except TypeError as e:
         raise TypeError(f"runner.metadata must be JSON-serializable to save a HAR: {e}") from None
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    with tarfile.open(tmp, "w") as tar:
-        _add(tar, "hn.json", runner.hn.to_json().encode(), now)
-        if runner.native_params is not None:
-            _add(tar, "native.npz", npz_bytes(runner.native_params), now)
-        if runner.fp_optimized_params is not None:
-            _add(tar, "fp_optimized.npz", npz_bytes(runner.fp_optimized_params), now)
-        if runner.quantized_params is not None:
-            _add(tar, "quantized.npz", npz_bytes(runner.quantized_params), now)
-        _add(tar, "model_script.alls", (runner.model_script or "").encode(), now)
-        _add(tar, "stream_infos.json", json.dumps(runner.stream_infos, indent=2).encode(), now)
-        _add(tar, "metadata.json", meta_bytes, now)
-    os.replace(tmp, path)  # never leave a half-written HAR under the final name
+    try:
+        with tarfile.open(tmp, "w") as tar:
+            _add(tar, "hn.json", runner.hn.to_json().encode(), now)
+            if runner.native_params is not None:
+                _add(tar, "native.npz", npz_bytes(runner.native_params), now)
+            if runner.fp_optimized_params is not None:
+                _add(tar, "fp_optimized.npz", npz_bytes(runner.fp_optimized_params), now)
+            if runner.quantized_params is not None:
+                _add(tar, "quantized.npz", npz_bytes(runner.quantized_params), now)
+            _add(tar, "model_script.alls", (runner.model_script or "").encode(), now)
+            _add(tar, "stream_infos.json", json.dumps(runner.stream_infos, indent=2).encode(), now)
+            _add(tar, "metadata.json", meta_bytes, now)
+        os.replace(tmp, path)  # never leave a half-written HAR under the final name
+    finally:
+        if os.path.exists(tmp):  # a failed write (e.g. path is a directory) leaves nothing behind
+            os.remove(tmp)
 
 
 def load_har(runner: Any, path: str | os.PathLike) -> None:
@@ -93,6 +97,10 @@ def load_har(runner: Any, path: str | os.PathLike) -> None:
         meta = json.loads(members["metadata.json"])
     except json.JSONDecodeError as e:
         raise HarError(f"HAR '{path}': metadata.json is not valid JSON: {e}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("har_format", 0), int) \
+            or not isinstance(meta.get("metadata", {}), dict):
+        raise HarError(f"HAR '{path}': metadata.json must be an object with an integer "
+                       f"'har_format' and a 'metadata' object; was it written by ClientRunner.save_har?")
     if meta.get("har_format", 0) > HAR_FORMAT:
         raise HarError(f"HAR '{path}' has format {meta.get('har_format')}, newer than this tool "
                        f"reads ({HAR_FORMAT}); upgrade the toolkit")
@@ -103,7 +111,10 @@ def load_har(runner: Any, path: str | os.PathLike) -> None:
         runner.fp_optimized_params = load_params(runner.hn, members["fp_optimized.npz"])
     if "quantized.npz" in members:
         runner.quantized_params = read_npz(members["quantized.npz"])
-    runner.model_script = members.get("model_script.alls", b"").decode("utf-8")
+    try:
+        runner.model_script = members.get("model_script.alls", b"").decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise HarError(f"HAR '{path}': model_script.alls is not UTF-8 text: {e}") from None
     try:
         runner.stream_infos = json.loads(members.get("stream_infos.json", b"null"))
     except json.JSONDecodeError as e:

@@ -277,3 +277,15 @@ def test_har_errors(tmp_path, onet_runner):
         t.addfile(info, io.BytesIO(data))
     with pytest.raises(HarError, match="metadata.json"):
         ClientRunner(har=tmp_path / "partial.har")
+    with tarfile.open(tmp_path / "badmeta.har", "w") as t:
+        for name, data in (("hn.json", onet_runner.hn.to_json().encode()), ("metadata.json", b"[1, 2]")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    with pytest.raises(HarError, match="metadata.json must be an object"):
+        ClientRunner(har=tmp_path / "badmeta.har")
+    # a failed save (the path is a directory) leaves no temporary file behind
+    (tmp_path / "dir.har").mkdir()
+    with pytest.raises(OSError):
+        onet_runner.save_har(tmp_path / "dir.har")
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
