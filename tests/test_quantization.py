@@ -363,6 +363,27 @@ def test_normalization_folding(same):
     assert within_one_code(r, raw[:16]) >= 0.999
 
 
+@pytest.mark.slow
+def test_folded_normalization_on_a_real_network(onet_keras):
+    """The accuracy of normalization folding on a trained network (the random-weight nets above
+    prove the arithmetic only): ONet behind a Rescaling layer takes raw 0..255 pixels, the
+    normalization folds into conv1, the input stream has the identity QP, and real faces keep
+    their top-1 and their SNR."""
+    import keras
+
+    inp = keras.Input((48, 48, 3))
+    r = parse_keras(keras.Model(inp, onet_keras(keras.layers.Rescaling(1 / 128, offset=-127.5 / 128)(inp))),
+                    net_name="onet_raw")
+    run_quantization_from_np(r, ds.random_crops(64, (48, 48), seed=3).astype(np.float32), 2, 32)
+    assert r.metadata["calibration"]["folded_normalization"] == {"normalization1": "conv1"}
+    assert r.get_stream_infos()[0].quant_info.is_identity
+    x = lfw_faces_rgb48() * 128.0 + 127.5  # the same real faces, as raw pixels
+    assert assert_bit_exact_with_reference(r, x[:4]) >= 12
+    nat, num = r.infer(SdkNative(), x), r.infer(SdkNumeric(), x)
+    assert float(np.mean(nat["output_layer3"].argmax(1) == num["output_layer3"].argmax(1))) >= 0.95
+    assert min(snr_db(nat[k], num[k]) for k in nat) > 20
+
+
 # ------------------------------------------------------------------ determinism, HAR ----------
 
 @pytest.mark.slow
