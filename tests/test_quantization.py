@@ -29,21 +29,21 @@ hrt = pytest.importorskip("hailort_py")
 
 # ------------------------------------------------------------------ data and runners ---------
 
-def lfw_faces_gray64() -> np.ndarray:
-    """The 100 real lfw faces and their mirror images, FER pre-processing (64x64 grey, [-1, 1])."""
+def _lfw_faces_mirrored(size: int) -> np.ndarray:
+    """The 100 real lfw faces and their mirror images, resized to size x size, 0..255 grey."""
     faces, _ = ds.lfw_faces()
-    f = np.stack([ds._resize((faces[i] * 255.0).astype(np.float32), (64, 64)) for i in range(100)])[..., None]
-    f = np.concatenate([f, f[:, :, ::-1]])
-    return (f / 127.5 - 1.0).astype(np.float32)
+    f = np.stack([ds._resize((faces[i] * 255.0).astype(np.float32), (size, size)) for i in range(100)])
+    return np.concatenate([f, f[:, :, ::-1]])[..., None]
+
+
+def lfw_faces_gray64() -> np.ndarray:
+    """The faces with FER pre-processing (64x64 grey, [-1, 1])."""
+    return (_lfw_faces_mirrored(64) / 127.5 - 1.0).astype(np.float32)
 
 
 def lfw_faces_rgb48() -> np.ndarray:
     """The same faces for MTCNN-ONet: 48x48, grey replicated to RGB, (x - 127.5) / 128."""
-    faces, _ = ds.lfw_faces()
-    f = np.stack([ds._resize(np.repeat(faces[i][..., None] * 255.0, 3, -1).astype(np.float32), (48, 48))
-                  for i in range(100)])
-    f = np.concatenate([f, f[:, :, ::-1]])
-    return ((f - 127.5) / 128.0).astype(np.float32)
+    return ((np.repeat(_lfw_faces_mirrored(48), 3, -1) - 127.5) / 128.0).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
