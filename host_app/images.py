@@ -15,7 +15,8 @@ first; INTER_AREA when shrinking, INTER_LINEAR when enlarging), then normalized:
     y = ((x - mean) / std) * scale + offset          (float32, per channel when lists are given)
 
 A `.npy` file is taken as a batch: float arrays (N, H, W, C) as already pre-processed network
-inputs, uint8 arrays (N, h, w[, c]) as raw RGB / grey images to pre-process.
+inputs, uint8 arrays (N, h, w[, c]) as raw images to pre-process: grey (no c, or c = 1), RGB
+(c = 3) or RGBA (c = 4, the alpha dropped as for image files).
 """
 from __future__ import annotations
 
@@ -341,9 +342,11 @@ def _load_npy(path: Path, shape: Sequence[int], spec: Preprocess | None, what: s
         if spec is None:
             raise UsageError(f"{what}: '{path}' holds uint8 images; give --preprocess to say how "
                              f"to pre-process them")
-        if a.ndim not in (3, 4):
+        if a.ndim not in (3, 4) or (a.ndim == 4 and a.shape[3] not in (1, 3, 4)):
             raise UsageError(f"{what}: '{path}' holds uint8 images of shape {a.shape}; expected "
-                             f"(N, h, w) or (N, h, w, 3)")
+                             f"grey (N, h, w) or (N, h, w, 1), RGB (N, h, w, 3) or RGBA (N, h, w, 4)")
+        if a.ndim == 4 and a.shape[3] != 3:  # grey as (N, h, w); RGBA: the alpha dropped, as for files
+            a = a[..., 0] if a.shape[3] == 1 else np.ascontiguousarray(a[..., :3])
         xs = [preprocess_image(img, shape, spec, where=f"'{path}'[{i}]") for i, img in enumerate(a)]
         names = [f"{path.name}[{i}]" for i in range(len(a))]
         return InputBatch(np.stack(xs), names, [str(path)] * len(a), [thumbnail(img) for img in a])

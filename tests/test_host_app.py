@@ -114,6 +114,24 @@ def test_unusable_output_paths_are_named(capsys, tmp_path, fer_har, faces):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "blocker"]  # no stray file
 
 
+def test_uint8_npy_images(capsys, tmp_path, fer_har):
+    """A .npy of raw uint8 images: grey, RGB and RGBA (alpha dropped) give the same inputs; any
+    other channel count is bad usage naming the file."""
+    rgb = ds.random_crops(3, (40, 40), seed=9)
+    rgba = np.concatenate([rgb, np.full((3, 40, 40, 1), 7, np.uint8)], axis=3)
+    saved = {}
+    for name, arr in (("rgb", rgb), ("rgba", rgba)):
+        np.save(tmp_path / f"{name}.npy", arr)
+        code, _, err = _run(capsys, ["infer", fer_har, tmp_path / f"{name}.npy", "--target", "native",
+                                     "--save", tmp_path / f"{name}_out.npz"])
+        assert code == 0, err
+        saved[name] = np.load(tmp_path / f"{name}_out.npz")["output_layer1"]
+    assert np.array_equal(saved["rgb"], saved["rgba"])
+    np.save(tmp_path / "two.npy", rgb[..., :2])
+    code, _, err = _run(capsys, ["infer", fer_har, tmp_path / "two.npy", "--target", "native"])
+    assert code == 2 and "two.npy" in err and "(3, 40, 40, 2)" in err and "Traceback" not in err
+
+
 def test_wrong_image_dir(capsys, tmp_path, fer_qhar):
     empty = tmp_path / "empty"
     empty.mkdir()
