@@ -135,7 +135,10 @@ class ClientRunner:
                               f"data by input layer ({[l.name for l in ins]})")
         elif isinstance(data, (list, tuple)):
             if len(data) != len(ins):
-                raise HNError(f"network '{self.hn.name}' has {len(ins)} inputs, {len(data)} arrays given")
+                hint = (" (a list is one array per input layer; for a batch of images pass one "
+                        "array (N, H, W, C), e.g. np.stack(images))") if len(ins) == 1 else ""
+                raise HNError(f"network '{self.hn.name}' has {len(ins)} inputs, {len(data)} arrays "
+                              f"given{hint}")
             d = {l.name: v for l, v in zip(ins, data)}
         else:
             if len(ins) != 1:
@@ -229,5 +232,8 @@ def _as_hn(hn: Any) -> HNGraph:
         with open(hn, encoding="utf-8") as f:
             return HNGraph.from_json(f.read(), source=str(hn))
     if isinstance(hn, str):
+        if not hn.lstrip().startswith("{") and "\n" not in hn:
+            raise HNError(f"hn='{hn}' is neither HN JSON text nor an existing file; give the "
+                          f"HN's text (open('net.hn').read()), a path to it, a dict or an HNGraph")
         return HNGraph.from_json(hn)
     raise TypeError(f"hn must be HN JSON text, a path, a dict or an HNGraph, not {type(hn).__name__}")

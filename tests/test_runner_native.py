@@ -127,6 +127,10 @@ def test_input_errors(onet_runner, mtcnn_images_24):
         r.infer(SdkNative(), np.zeros((1, 48, 48, 3), np.float32))
     with pytest.raises(ValueError, match="exactly one"):
         ClientRunner()
+    with pytest.raises(HNError, match="np.stack"):
+        onet_runner.infer(SdkNative(), list(mtcnn_images_24[:3]))
+    with pytest.raises(HNError, match="'missing.hn' is neither HN JSON text nor an existing file"):
+        ClientRunner(hn="missing.hn")
 
 
 def test_get_keras_model_native(fer_runner, fer_images):
