@@ -565,11 +565,17 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int = 
     stats = collect_statistics(runner, data, int(batch_size))
     qp, summary = derive_quantized_params(runner, stats)
     summary.update({"images": n, "calib_num_batch": int(calib_num_batch), "batch_size": int(batch_size)})
-    runner.quantized_params = qp
-    runner.metadata["calibration"] = summary
     from .stream_export import get_stream_infos
 
-    runner.stream_infos = stream_infos_dicts(runner, get_stream_infos(runner))
+    previous = runner.quantized_params
+    runner.quantized_params = qp
+    try:
+        infos = stream_infos_dicts(runner, get_stream_infos(runner))
+    except Exception:  # a network whose streams cannot be exported stays as it was
+        runner.quantized_params = previous
+        raise
+    runner.metadata["calibration"] = summary
+    runner.stream_infos = infos
 
 
 def stream_infos_dicts(runner: Any, infos: list) -> list[dict]:

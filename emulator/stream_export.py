@@ -64,7 +64,7 @@ def tensor_quant_info(qp: dict, net: str, name: str):
                          limvals_max=float(lim[1]))
 
 
-def _shapes(shape: list[int], nbytes: int):
+def _shapes(shape: list[int], nbytes: int, stream: str = "?"):
     """(order, shape (h, w, c), hw_shape) of a tensor shape [-1, ...]."""
     import hailort_py as hrt
 
@@ -77,7 +77,11 @@ def _shapes(shape: list[int], nbytes: int):
     elif len(dims) == 3:
         h, w, c = dims
     else:
-        raise ValueError(f"tensor shape {shape} has no stream layout (rank {len(shape)})")
+        from .quant_errors import UnsupportedLayerError
+
+        raise UnsupportedLayerError(
+            f"stream '{stream}': its tensor of shape {shape} (rank {len(shape)}) has no stream "
+            f"layout; streams carry rank 2 to 4 tensors. Reshape it to [-1, H, W, C] before the output")
     return (hrt.FormatOrder.NHCW, hrt.ImageShape(h, w, c),
             hrt.ImageShape(h, _align_elems(w, nbytes), c))
 
@@ -90,7 +94,7 @@ def _stream_info(runner: Any, stream: str, tensor: str, direction, index: int):
 
     hn, qp = runner.hn, runner.quantized_params
     bits = int(qp[qkey(hn.name, tensor, "out_bits")])
-    order, shape, hw = _shapes(hn.layers[tensor].output_shape, bits // 8)
+    order, shape, hw = _shapes(hn.layers[tensor].output_shape, bits // 8, stream)
     ftype = hrt.FormatType.UINT8 if bits == 8 else hrt.FormatType.UINT16
     return hrt.StreamInfo(name=stream, direction=direction,
                           format=hrt.Format(ftype, order, hrt.FormatFlags.NONE), shape=shape,

@@ -612,6 +612,25 @@ def test_softmax_inside_the_network_is_refused():
         run_quantization_from_np(r, np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32), 1, 8)
 
 
+def test_output_without_a_stream_layout_is_refused():
+    """A rank-5 output has no stream layout: the error names the stream, the runner stays
+    unquantized."""
+    from emulator.importers.builder import GraphBuilder
+
+    g = GraphBuilder("r5")
+    x = g.add_input([-1, 4, 6, 3], "in")
+    c = g.add("conv", [x], [-1, 4, 6, 4], {"strides": [1, 1, 1, 1], "dilations": [1, 1, 1, 1],
+              "padding": "SAME_TENSORFLOW", "groups": 1, "activation": "linear"},
+              {"kernel": np.full((3, 3, 3, 4), 0.1, np.float32), "bias": np.zeros(4, np.float32)}, "c")
+    g.add_output(g.add("reshape", [c], [-1, 2, 2, 6, 4], {"output_shape": [-1, 2, 2, 6, 4]}, source="r"))
+    hn, params = g.build("r5")
+    r = ClientRunner(hn=hn)
+    r.load_params(params)
+    with pytest.raises(UnsupportedLayerError, match="stream 'r5/output_layer1'.*rank 5"):
+        run_quantization_from_np(r, ds.random_crops(8, (4, 6), seed=1).astype(np.float32) / 255.0, 1, 8)
+    assert r.quantized_params is None and r.stream_infos is None
+
+
 def test_concat_of_different_widths_is_refused(all_ops_images):
     hn, params = nets.all_ops_net()
     r = ClientRunner(hn=hn)
