@@ -1,9 +1,9 @@
 """run_quantization_from_np: the seed's basic quantization scheme (docs/numerics.md).
 
 Steps, in order (the later algorithms of toolchain.md plug in between them):
-  1. per-layer config      layer.quantization_params (precision_mode, bias_mode,
+  1. calibration check     (N, H, W, C) against the HN, OutOfRange (a failure changes nothing)
+  2. per-layer config      layer.quantization_params (precision_mode, bias_mode,
                            quantization_groups), filled from `config` and validated
-  2. calibration check     (N, H, W, C) against the HN, OutOfRange
   3. statistics            native (fp-optimized) float inference over calib_num_batch x
                            batch_size images: min / max of every layer output, and of the
                            pre-activation of table (LUT) activations
