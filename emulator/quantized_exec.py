@@ -445,6 +445,9 @@ class _Executor:
 
         self._fn, self._fn_all = outputs_only, everything
         self._sig, self._layer_fn, self._codes_fns = sig, fn, {}
+        # the host quantizer's QP and code type per input, for every batch (SdkNumeric)
+        self._in_quant = [(self.Q.quant_info(n), self.Q.tensor(n).dtype) for n in self.inputs] \
+            if numeric else []
 
     def codes_fn(self, names: tuple[str, ...]):
         """A tf.function from input codes to the codes of the named layers (SdkNumeric)."""
@@ -467,7 +470,7 @@ class _Executor:
             return [x[n] for n in self.inputs]
         import hailort_py as hrt
 
-        return [hrt.quantize(x[n], self.Q.quant_info(n), self.Q.tensor(n).dtype) for n in self.inputs]
+        return [hrt.quantize(x[n], qi, dtype) for n, (qi, dtype) in zip(self.inputs, self._in_quant)]
 
     def run(self, batch: list, inter: bool):
         if inter:
