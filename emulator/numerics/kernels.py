@@ -36,6 +36,25 @@ ACC_F64_LIMIT = 1 << 38  # accumulators below this bound are carried as float64
 
 # ==== exact integer linear maps ==================================================================
 
+def _conv_case(rng):
+    """Adversarial 3x3 conv data whose partial sums reach just below 2^24: (x, w, int64 result)."""
+    x = rng.choice(np.array([-255, 255, -254, 253]), size=(2, 7, 7, 64)).astype(np.int64)
+    w = np.full((3, 3, 64, 4), 113, np.int64) * rng.choice([-1, 1], size=(3, 3, 64, 4))
+    w[0, 0, 0, :] += 1  # odd weights: results of both parities
+    ref = np.zeros((2, 5, 5, 4), np.int64)
+    for i in range(3):
+        for j in range(3):
+            ref += np.einsum("nhwc,co->nhwo", x[:, i:i + 5, j:j + 5], w[i, j])
+    return x, w, ref
+
+
+def _matmul_case(rng):
+    """Adversarial matmul data (sums near 2^24): (x, w); the result is x @ w in int64."""
+    xm = rng.choice(np.array([-255, 255, 251]), size=(5, 512)).astype(np.int64)
+    wm = np.full((512, 3), 127, np.int64) * rng.choice([-1, 1], size=(512, 3))
+    return xm, wm
+
+
 @functools.lru_cache(maxsize=None)
 def float32_path_is_exact() -> bool:
     """Start-up self-check of the float32 path: adversarial integer data whose partial sums reach
@@ -44,16 +63,9 @@ def float32_path_is_exact() -> bool:
     a reduced-precision math mode), the float32 path is never used (float64 instead).
     Must first be called eagerly (quantized_exec does, before tracing)."""
     rng = np.random.default_rng(12345)
-    ok = True
-    x = rng.choice(np.array([-255, 255, -254, 253]), size=(2, 7, 7, 64)).astype(np.int64)
-    w = np.full((3, 3, 64, 4), 113, np.int64) * rng.choice([-1, 1], size=(3, 3, 64, 4))
-    w[0, 0, 0, :] += 1  # odd weights: results of both parities
-    ref = np.zeros((2, 5, 5, 4), np.int64)
-    for i in range(3):
-        for j in range(3):
-            ref += np.einsum("nhwc,co->nhwo", x[:, i:i + 5, j:j + 5], w[i, j])
+    x, w, ref = _conv_case(rng)
     y = tf.nn.conv2d(x.astype(np.float32), w.astype(np.float32), 1, "VALID").numpy()
-    ok &= np.array_equal(y.astype(np.int64), ref)
+    ok = np.array_equal(y.astype(np.int64), ref)
     xd = rng.choice(np.array([-65535, 65535, 65533]), size=(1, 9, 9, 3)).astype(np.int64)
     wd = np.full((7, 7, 3, 1), 5, np.int64) * rng.choice([-1, 1], size=(7, 7, 3, 1))
     refd = np.zeros((1, 3, 3, 3), np.int64)
@@ -62,8 +74,7 @@ def float32_path_is_exact() -> bool:
             refd += xd[:, i:i + 3, j:j + 3, :] * wd[i, j, :, 0]
     yd = tf.nn.depthwise_conv2d(xd.astype(np.float32), wd.astype(np.float32), [1, 1, 1, 1], "VALID").numpy()
     ok &= np.array_equal(yd.astype(np.int64), refd)
-    xm = rng.choice(np.array([-255, 255, 251]), size=(5, 512)).astype(np.int64)
-    wm = np.full((512, 3), 127, np.int64) * rng.choice([-1, 1], size=(512, 3))
+    xm, wm = _matmul_case(rng)
     ok &= np.array_equal(tf.matmul(xm.astype(np.float32), wm.astype(np.float32)).numpy().astype(np.int64), xm @ wm)
     return bool(ok)
 
@@ -79,17 +90,10 @@ def xla_is_exact() -> bool:
         return False
     rng = np.random.default_rng(54321)
     try:
-        x = rng.choice(np.array([-255, 255, -254, 253]), size=(2, 7, 7, 64)).astype(np.int64)
-        w = np.full((3, 3, 64, 4), 113, np.int64) * rng.choice([-1, 1], size=(3, 3, 64, 4))
-        w[0, 0, 0, :] += 1
-        ref = np.zeros((2, 5, 5, 4), np.int64)
-        for i in range(3):
-            for j in range(3):
-                ref += np.einsum("nhwc,co->nhwo", x[:, i:i + 5, j:j + 5], w[i, j])
+        x, w, ref = _conv_case(rng)
         conv = tf.function(lambda a, b: tf.nn.conv2d(a, b, 1, "VALID"), jit_compile=True)
         ok = np.array_equal(conv(x.astype(np.float32), w.astype(np.float32)).numpy().astype(np.int64), ref)
-        xm = rng.choice(np.array([-255, 255, 251]), size=(5, 512)).astype(np.int64)
-        wm = np.full((512, 3), 127, np.int64) * rng.choice([-1, 1], size=(512, 3))
+        xm, wm = _matmul_case(rng)
         mm = tf.function(lambda a, b: tf.matmul(a, b), jit_compile=True)
         ok &= np.array_equal(mm(xm.astype(np.float32), wm.astype(np.float32)).numpy().astype(np.int64), xm @ wm)
         acc = rng.integers(-(1 << 37), 1 << 37, 4096)
