@@ -122,7 +122,12 @@ class HNGraph:
         try:
             return self.layers[bare]
         except KeyError:
-            raise HNError(f"network '{self.name}' has no layer '{name}'") from None
+            import difflib
+
+            close = difflib.get_close_matches(bare, list(self.layers), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else \
+                f"; its layers are {', '.join(list(self.layers)[:12])}{'...' if len(self.layers) > 12 else ''}"
+            raise HNError(f"network '{self.name}' has no layer '{name}'{hint}") from None
 
     @property
     def input_layers(self) -> list[Layer]:
@@ -229,6 +234,11 @@ def _from_dict(d: Any, source: str) -> HNGraph:
         params = ld.get("params", {})
         if not isinstance(params, dict):
             raise HNError(f"{where}: 'params' must be an object")
+        if not isinstance(ld["type"], str):
+            raise HNError(f"{where}: 'type' must be a layer type name, got {ld['type']!r}")
+        names = ld.get("original_names", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise HNError(f"{where}: 'original_names' must be a list of names, got {names!r}")
         layers[bare] = Layer(
             name=bare, type=ld["type"],
             input=[_bare(name, i, where) for i in ld["input"]],
@@ -236,7 +246,7 @@ def _from_dict(d: Any, source: str) -> HNGraph:
             input_shapes=[_shape(s, f"{where} input_shapes") for s in ld["input_shapes"]],
             output_shapes=[_shape(s, f"{where} output_shapes") for s in ld["output_shapes"]],
             params=params,
-            original_names=list(ld.get("original_names", [])),
+            original_names=list(names),
             quantization_params=dict(ld.get("quantization_params", {}) or {}),
         )
     g = HNGraph(name=name, layers=layers, net_params=net_params)

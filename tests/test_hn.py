@@ -172,6 +172,14 @@ def test_structure_errors():
     _expect(d, "tiny/dense1", "output_shapes")
     with pytest.raises(HNError, match="not valid JSON"):
         HNGraph.from_json("{not json")
+    d = _tiny()
+    d["layers"]["tiny/conv1"]["type"] = ["conv"]
+    _expect(d, "tiny/conv1", "'type' must be a layer type name")
+    d = _tiny()
+    d["layers"]["tiny/conv1"]["original_names"] = "c"
+    _expect(d, "tiny/conv1", "original_names")
+    with pytest.raises(HNError, match="has no layer 'conv_1'; did you mean conv1"):
+        HNGraph.from_dict(_tiny()).layer("conv_1")
 
 
 def test_infer_output_shapes_of_types():
