@@ -122,6 +122,10 @@ def keras_model(runner: Any, target: Target):
     hn = runner.hn
     in_layers = hn.input_layers
     out_layers = hn.output_layers
+    if target.quantized and runner.quantized_params is None:  # before Keras wraps the error
+        from .errors import NotQuantizedError
+
+        raise NotQuantizedError(repr(target))
 
     class HNNetwork(keras.layers.Layer):
         """The HN network as one Keras layer (float targets: TF ops; quantized: numpy_function)."""
@@ -132,10 +136,6 @@ def keras_model(runner: Any, target: Target):
         def call(self, *xs):
             xs = list(xs[0]) if len(xs) == 1 and isinstance(xs[0], (list, tuple)) else list(xs)
             if target.quantized:
-                if runner.quantized_params is None:
-                    from .errors import NotQuantizedError
-
-                    raise NotQuantizedError(repr(target))
                 outs = tf.numpy_function(_numpy_runner(runner, target, False), xs,
                                          [tf.float32] * len(out_layers))
                 return [tf.ensure_shape(o, [None, *l.output_shape[1:]]) for o, l in zip(outs, out_layers)]

@@ -74,9 +74,15 @@ def test_fp_optimized_uses_its_params_or_native(onet_runner, mtcnn_images_48):
 
 
 def test_quantized_targets_without_quantization(onet_runner, mtcnn_images_48):
+    import tensorflow as tf
+
     for t in (SdkQuantized(), SdkNumeric()):
         with pytest.raises(NotQuantizedError, match="run_quantization_from_np"):
             onet_runner.infer(t, mtcnn_images_48[:1])
+        with pytest.raises(NotQuantizedError, match=r"^target Sdk\w+\(\) needs quantized params"):
+            onet_runner.get_keras_model(t)
+        with tf.Graph().as_default(), pytest.raises(NotQuantizedError):
+            onet_runner.get_tf_graph(t, tf.compat.v1.placeholder(tf.float32))
 
 
 def test_quantized_targets_dispatch_to_quantized_exec(onet_runner, mtcnn_images_48, monkeypatch):
