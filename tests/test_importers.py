@@ -7,6 +7,8 @@ op is mapped and computed right (never for quantization).
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -92,6 +94,19 @@ def test_mtcnn_pnet_fully_convolutional(pnet_runner, pnet_keras, mtcnn_images_pn
 def test_pnet_needs_input_shape(pnet_keras):
     with pytest.raises(ModelImportError, match="input_shape"):
         parse_keras(pnet_keras)
+
+
+def test_keras_input_shape_that_does_not_fit():
+    keras, L = _k()
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, L.Conv2D(4, 3, name="c3")(inp))
+    for shape, words in (((48, 48), "does not fit the model's input"),
+                         ((48, 48, 4), "does not fit the model's input"),
+                         ("48,48,3", "is not (H, W, C)"),
+                         ([(8, 8, 3), (8, 8, 3)], "1 input(s)"),
+                         ((2, 2, 3), "Conv2D 'c3' cannot take inputs of shape [[-1, 2, 2, 3]]")):
+        with pytest.raises(ModelImportError, match=re.escape(words)):
+            parse_keras(model, input_shape=shape)
 
 
 @pytest.mark.slow

@@ -79,16 +79,41 @@ def _input_names(model: Any, n: int) -> list[str]:
         return [f"input_{i}" for i in range(n)]
 
 
+def _declared_shapes(model: Any) -> list[tuple] | None:
+    try:
+        return [tuple(t.shape[1:]) for t in model.inputs] or None
+    except (AttributeError, ValueError, TypeError):  # a subclassed model has no recorded inputs
+        return None
+
+
+def _given_shapes(given: Any, declared: list[tuple] | None, source: str) -> list[tuple[int, ...]]:
+    """input_shape as a list of shapes, checked against the model's declared inputs."""
+    bad = ModelImportError(f"{source}: input_shape={given!r} is not (H, W, C) or a list of such "
+                           f"tuples of positive ints")
+    if isinstance(given, (str, bytes)) or not isinstance(given, (list, tuple)) or not given:
+        raise bad
+    shapes = [given] if all(isinstance(d, (int, np.integer)) for d in given) else list(given)
+    if not all(isinstance(s, (list, tuple)) and s and all(isinstance(d, (int, np.integer)) for d in s)
+               for s in shapes):
+        raise bad
+    shapes = [tuple(int(d) for d in s) for s in shapes]
+    if declared is not None:
+        if len(shapes) != len(declared):
+            raise ModelImportError(f"{source}: the model has {len(declared)} input(s) {declared}, "
+                                   f"input_shape gives {len(shapes)}")
+        for s, d in zip(shapes, declared):
+            if len(s) != len(d) or any(dd is not None and int(dd) != ss for ss, dd in zip(s, d)):
+                raise ModelImportError(f"{source}: input_shape {s} does not fit the model's input "
+                                       f"{d} (None: free); give a shape of that rank with the fixed "
+                                       f"dimensions kept")
+    return shapes
+
+
 def _input_shapes(model: Any, given: Any, source: str) -> list[tuple[int, ...]]:
     if given is not None:
-        shapes = [tuple(given)] if all(isinstance(d, (int, np.integer)) for d in given) \
-            else [tuple(s) for s in given]
+        shapes = _given_shapes(given, _declared_shapes(model), source)
     else:
-        shapes = None
-        try:
-            shapes = [tuple(t.shape[1:]) for t in model.inputs]
-        except (AttributeError, ValueError, TypeError):
-            pass
+        shapes = _declared_shapes(model)
         if not shapes:
             bs = getattr(model, "_build_shapes_dict", None) or {}
             vals = list(bs.values())
@@ -164,7 +189,13 @@ class _Walker:
 
         a = tree.map_structure(to_kt, args)
         k = tree.map_structure(to_kt, kwargs)
-        spec = op.compute_output_spec(*a, **k)
+        try:
+            spec = op.compute_output_spec(*a, **k)
+        except (ValueError, TypeError) as e:  # Keras's own check of the input shapes
+            shapes = [self._shape(v) for v in tree.flatten(args) if isinstance(v, _T)]
+            raise ModelImportError(
+                f"{self.source}: {type(op).__name__} '{getattr(op, 'name', '?')}' cannot take "
+                f"inputs of shape {shapes}: {e}. Check input_shape against the model") from None
         flat = tree.flatten(spec)
         return [-1, *[int(d) for d in flat[0].shape[1:]]]
 
