@@ -507,7 +507,9 @@ def _pad_rows(a: np.ndarray, size: int) -> np.ndarray:
 
 def run_codes(runner: Any, codes: dict, names: list[str], batch_size: int = 32) -> dict[str, np.ndarray]:
     """SdkNumeric on raw input codes: {input layer: uint8/uint16 (N, ...)} -> {layer: codes}
-    for the named on-chip layers (what EmulatedDevice serves: no host quantizer in between)."""
+    for the named on-chip layers (what EmulatedDevice serves: no host quantizer in between).
+    A name given twice (two output streams of one tensor) is computed once."""
+    names = list(dict.fromkeys(names))
     ex = executor(runner, True)
     for n in ex.inputs:
         want = ex.Q.tensor(n).dtype

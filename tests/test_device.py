@@ -88,6 +88,33 @@ def test_raw_output_codes_match_the_numeric_codes(onet_quantized, device, faces)
         np.testing.assert_array_equal(raw[info.name], codes, err_msg=info.name)
 
 
+def test_two_output_streams_of_one_tensor():
+    """Logits and their (host) softmax are two output streams carrying the same chip tensor:
+    each gets its own frames, byte-identical to SdkNumeric."""
+    from emulator import ClientRunner, EmulatedDevice, SdkNumeric, run_quantization_from_np
+    from emulator.importers.builder import GraphBuilder
+
+    g = GraphBuilder("two")
+    x = g.add_input([-1, 6, 6, 3], "in")
+    gp = g.add("global_avg_pool", [x], [-1, 1, 1, 3], {}, source="gap")
+    d = g.add("dense", [gp], [-1, 4], {"activation": "linear"},
+              {"kernel": np.arange(12, dtype=np.float32).reshape(3, 4) / 10 - 0.5,
+               "bias": np.zeros(4, np.float32)}, "fc")
+    g.add_output(d)
+    g.add_output(g.add("softmax", [d], [-1, 4], {"axis": 1}, source="sm"))
+    hn, params = g.build("two")
+    runner = ClientRunner(hn=hn)
+    runner.load_params(params)
+    images = ds.random_crops(16, (6, 6), seed=1).astype(np.float32) / 255.0
+    run_quantization_from_np(runner, images, 1, 16)
+    with EmulatedDevice(runner) as dev:
+        got = _pipeline_outputs(dev, images[:5])
+    ref = runner.infer(SdkNumeric(), images[:5])
+    assert got["two/output_layer1"].tobytes() == ref["output_layer1"].tobytes()
+    # the second stream carries the same tensor (the host applies the softmax after it)
+    assert got["two/output_layer2"].tobytes() == ref["output_layer1"].tobytes()
+
+
 def test_device_rejects_wrong_frames_naming_the_stream(device):
     info = next(s for s in device.stream_infos() if s.is_input)
     good = np.zeros((2, info.hw_frame_size), np.uint8)
