@@ -69,6 +69,13 @@ def _write_failed(path: Path, e: OSError) -> AppError:
                     f"permissions of '{path.parent}'")
 
 
+def _save_har(runner, out: Path) -> None:
+    try:
+        runner.save_har(out)
+    except OSError as e:
+        raise _write_failed(out, e) from None
+
+
 # ==== parse ======================================================================================
 
 def _load_model(path: Path, kind: str, name: str | None, input_shape):
@@ -154,10 +161,7 @@ def cmd_parse(args) -> int:
             if args.labels:  # asked for explicitly: an error; a preset's labels are optional
                 raise
             console.note(f"labels not recorded: {e}")
-    try:
-        runner.save_har(out)
-    except OSError as e:
-        raise _write_failed(out, e) from None
+    _save_har(runner, out)
     con = console.out()
     con.print(console.layer_table(runner))
     hn = runner.hn
@@ -210,10 +214,7 @@ def cmd_quantize(args) -> int:
         raise AppError(f"quantizing '{args.har}' failed: {e}") from None
     if spec is not None:
         runner.metadata["preprocess"] = spec.preset or spec.text
-    try:
-        runner.save_har(out)
-    except OSError as e:
-        raise _write_failed(out, e) from None
+    _save_har(runner, out)
     con = console.out()
     con.print(console.ranges_table(runner))
     from emulator.stream_export import host_ops_of
