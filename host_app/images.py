@@ -337,6 +337,9 @@ def _load_npy(path: Path, shape: Sequence[int], spec: Preprocess | None, what: s
         a = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:
         raise UsageError(f"{what}: '{path}' is not a readable .npy array: {e}") from None
+    if a.ndim == 0 or a.size == 0:
+        raise UsageError(f"{what}: '{path}' holds no inputs (shape {a.shape}); give a batch of "
+                         f"images or pre-processed inputs")
     shape = tuple(int(v) for v in shape)
     if a.dtype == np.uint8:
         if spec is None:

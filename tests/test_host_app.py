@@ -127,6 +127,9 @@ def test_uint8_npy_images(capsys, tmp_path, fer_har):
         assert code == 0, err
         saved[name] = np.load(tmp_path / f"{name}_out.npz")["output_layer1"]
     assert np.array_equal(saved["rgb"], saved["rgba"])
+    np.save(tmp_path / "empty.npy", np.zeros((0, 64, 64, 1), np.float32))
+    code, _, err = _run(capsys, ["quantize", fer_har, "--calib", tmp_path / "empty.npy"])
+    assert code == 2 and "empty.npy" in err and "holds no inputs" in err
     np.save(tmp_path / "two.npy", rgb[..., :2])
     code, _, err = _run(capsys, ["infer", fer_har, tmp_path / "two.npy", "--target", "native"])
     assert code == 2 and "two.npy" in err and "(3, 40, 40, 2)" in err and "Traceback" not in err
