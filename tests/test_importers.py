@@ -355,6 +355,11 @@ def test_keras_unsupported_layer_names_it():
     with pytest.raises(UnsupportedOpError, match="Conv1D"):
         parse_keras(keras.Model(inp, L.Conv1D(2, 3, name="c1d")(inp)))
     inp = keras.Input((8, 8, 3))
+    # a softmax over two axes is not the last-axis softmax layer; a reduction over the batch
+    with pytest.raises(UnsupportedOpError, match="Softmax"):
+        parse_keras(keras.Model(inp, keras.ops.softmax(inp, axis=(3, 1))))
+    with pytest.raises(UnsupportedOpError, match="Max over the batch axis"):
+        parse_keras(keras.Model(inp, keras.ops.max(inp, axis=(0, 3))))
     with pytest.raises(UnsupportedOpError, match="PReLU"):  # per-pixel alphas
         parse_keras(keras.Model(inp, L.PReLU(name="pp", alpha_initializer="random_uniform")(inp)))
 

@@ -490,17 +490,19 @@ class _Walker:
             return _T(self.b.add_activation(x, "leaky", name, leaky_alpha=float(op.negative_slope)))
         out = self._out_shape(op, args, kwargs)
         shp = self.b.shape(x)
-        if cls == "Softmax" and int(np.ravel([op.axis])[0]) % len(shp) == len(shp) - 1:
+        axes = np.ravel([op.axis]) if cls == "Softmax" else None
+        if cls == "Softmax" and axes.size == 1 and int(axes[0]) % len(shp) == len(shp) - 1:
             return _T(self.b.add("softmax", [x], shp, {"axis": len(shp) - 1}, source=name))
         if cls == "Mean" and op.axis is not None and sorted(a % len(shp) for a in op.axis) == [1, 2] \
                 and len(shp) == 4:
             return _T(self.b.add("global_avg_pool", [x], out, source=name))
-        if cls in ("Max",) and op.axis is not None:
-            return _T(self.b.add("reduce_max", [x], out,
-                                 {"axes": sorted(a % len(shp) for a in op.axis)}, source=name))
-        if cls in ("Sum",) and op.axis is not None:
-            return _T(self.b.add("reduce_sum", [x], out,
-                                 {"axes": sorted(a % len(shp) for a in op.axis)}, source=name))
+        if cls in ("Max", "Sum") and op.axis is not None:
+            axes = sorted(int(a) % len(shp) for a in np.ravel([op.axis]))
+            if 0 in axes:
+                raise UnsupportedOpError(f"keras op {cls} over the batch axis", name, self.source,
+                                         "reduce over the non-batch axes only")
+            return _T(self.b.add("reduce_max" if cls == "Max" else "reduce_sum", [x], out,
+                                 {"axes": axes}, source=name))
         if cls == "Reshape":
             return _T(self.b.add("reshape", [x], out, {"output_shape": out}, source=name))
         if cls == "Transpose":
