@@ -499,6 +499,8 @@ class _Importer:
     def _op_ARG_MAX(self, op, ins, outs, node, name):
         x = self.act(ins[0], name, node)
         axis = self._axes(ins[1], len(self.b.shape(x)), name, node)[0]
+        if axis == 0:
+            raise UnsupportedOpError(f"{name} over the batch axis", node, self.source, "")
         return self.b.add("argmax", [x], self.out_shape(outs[0]), {"axis": axis}, source=self.tname(outs[0]))
 
     def _op_TRANSPOSE(self, op, ins, outs, node, name):
