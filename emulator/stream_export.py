@@ -15,7 +15,8 @@ Decisions (docs/numerics.md, "Streams"):
 - softmax / argmax at an output run on the host after dequantization: chip_source() gives an
   output's on-chip tensor and its host layers (what the host pipeline applies), host_ops_of()
   their types, which the runner's stream_infos dicts carry under "host_ops" (StreamInfo itself
-  has no such field). Nothing outside this module walks the quantized params' "kind" entries.
+  has no such field). SdkNumeric's outputs, EmulatedDevice and host_app all take an output's
+  on-chip tensor and host layers from chip_source.
 """
 from __future__ import annotations
 
