@@ -20,6 +20,7 @@ import hailort_py as hrt
 from hailort_py.device import Device
 
 from .errors import NotQuantizedError
+from .stream_export import chip_source
 
 
 def _device_side(info: hrt.StreamInfo, direction: hrt.StreamDirection, user_type) -> Any:
@@ -55,12 +56,9 @@ class EmulatedDevice(Device):
         self._network = hn.name
         # streams are named after the scoped input / output layers
         self._inputs = [(hn.layer(s.name).name, s) for s in self._infos if s.is_input]
-        self._outputs = []
-        from .stream_export import chip_source
-
-        for s in self._infos:
-            if not s.is_input:
-                self._outputs.append((chip_source(runner, hn.layer(s.name))[0], s))
+        # an output stream carries the codes of the last on-chip tensor before its output layer
+        self._outputs = [(chip_source(runner, hn.layer(s.name))[0], s)
+                         for s in self._infos if not s.is_input]
         dtype = {1: hrt.FormatType.UINT8, 2: hrt.FormatType.UINT16}
         self._unpack = {s.name: _device_side(s, hrt.StreamDirection.D2H, dtype[s.hw_data_bytes])
                         for _, s in self._inputs}
