@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import HailoInvalidArgumentError, HailoNotFoundError
 from .stream import StreamInfo
-from .transform import _device_layout
+from .transform import device_frame_layout
 
 
 class Device(abc.ABC):
@@ -84,14 +84,9 @@ class Device(abc.ABC):
         self.close()
 
 
-def raw_frame_layout(info: StreamInfo) -> tuple[tuple[int, ...], np.dtype]:
-    """numpy shape and dtype of one raw device frame of a stream."""
-    return _device_layout(info)
-
-
 def check_raw_frames(info: StreamInfo, frames) -> np.ndarray:
     """Validates a batch of raw device frames of a stream; returns it as (N, elements)."""
-    (elements,), dtype = _device_layout(info)
+    (elements,), dtype = device_frame_layout(info)
     if not isinstance(frames, np.ndarray):
         raise HailoInvalidArgumentError(
             f"{info}: raw frames must be a numpy array, got {type(frames).__name__}")

@@ -120,7 +120,7 @@ def _host_layout(stream: StreamInfo, user: Format) -> tuple[tuple[int, ...], np.
     return shapes[order], _NUMPY_TYPES[user.type]
 
 
-def _device_layout(stream: StreamInfo) -> tuple[tuple[int, ...], np.dtype]:
+def device_frame_layout(stream: StreamInfo) -> tuple[tuple[int, ...], np.dtype]:
     """numpy shape and dtype of one device frame: flat device elements (NMS: bytes)."""
     size = stream.hw_frame_size
     if stream.is_nms or stream.hw_data_bytes == 1:
@@ -191,7 +191,7 @@ class _TransformContext:
         self.is_transformation_required = bool(required[0]) or self.src_frame_size != self.dst_frame_size
 
         #: numpy shape/dtype of one host frame (the user's side) and one device frame.
-        self.device_shape, self.device_dtype = _device_layout(stream_info)
+        self.device_shape, self.device_dtype = device_frame_layout(stream_info)
         if params.transform_mode == StreamTransformMode.NO_TRANSFORM:
             self.host_shape, self.host_dtype = self.device_shape, self.device_dtype
         else:
