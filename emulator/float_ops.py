@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from .errors import HNError, ParamsError
 from .hn import Layer
-from .numerics.kernels import depthwise_op, spatial_pads
+from .numerics.kernels import depthwise_op, pad_const, spatial_pads, tf_pads
 
 Tensor = Any
 
@@ -92,14 +92,16 @@ def _explicit_same(x: Tensor, layer: Layer, kh: int, kw: int, value: float = 0.0
     _, s, d, _ = _spatial(layer)
     h, w = layer.input_shapes[0][1], layer.input_shapes[0][2]
     pads = spatial_pads((h, w), (kh, kw), s[1:3], d[1:3], "SAME")
-    return tf.pad(x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]], constant_values=value)
+    return pad_const(x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]], value)
 
 
 def _conv(layer: Layer, x: Tensor, kernel: Tensor) -> Tensor:
     k, s, d, pad = _spatial(layer)
-    if pad == "SAME":
-        x = _explicit_same(x, layer, k[0], k[1])
-    tfpad = "SAME" if pad == "SAME_TENSORFLOW" else "VALID"
+    if pad == "SAME":  # Hailo's SAME as the convolution's own explicit padding (no pad op)
+        h, w = layer.input_shapes[0][1:3]
+        tfpad = tf_pads(spatial_pads((h, w), k[:2], s[1:3], d[1:3], "SAME"))
+    else:
+        tfpad = "SAME" if pad == "SAME_TENSORFLOW" else "VALID"
     groups = int(layer.params.get("groups", 1))
     if groups == 1:
         return tf.nn.conv2d(x, kernel, strides=s, padding=tfpad, dilations=d)
@@ -154,11 +156,11 @@ def _pool(layer: Layer, x: Tensor, kind: str) -> Tensor:
     if pad == "SAME" or (pad == "SAME_TENSORFLOW" and include):
         ph, pw = spatial_pads(layer.input_shapes[0][1:3], k[1:3], s[1:3], (1, 1), pad)
         pads = [[0, 0], list(ph), list(pw), [0, 0]]
-        xs = tf.pad(x, pads)
+        xs = pad_const(x, pads)
         summed = tf.nn.avg_pool2d(xs, ksize, s, "VALID") * float(k[1] * k[2])
         if include:
             return summed / float(k[1] * k[2])
-        ones = tf.pad(tf.ones_like(x[:1, :, :, :1]), pads)
+        ones = pad_const(tf.ones_like(x[:1, :, :, :1]), pads)
         count = tf.nn.avg_pool2d(ones, ksize, s, "VALID") * float(k[1] * k[2])
         return summed / count
     # TF's SAME average excludes the padding (as TFLite and Keras do)
@@ -250,7 +252,7 @@ def pre_activation(layer: Layer, inputs: list[Tensor], params: dict[str, Any]) -
         return _resize(layer, x)
     if t == "pad":
         pads = [[0, 0]] + [list(p) for p in layer.params["pads"]]
-        return tf.pad(x, pads, constant_values=float(layer.params.get("constant_value", 0.0)))
+        return pad_const(x, pads, float(layer.params.get("constant_value", 0.0)))
     if t == "reshape":
         return _reshape_to(x, layer.output_shape)
     if t == "space_to_depth":

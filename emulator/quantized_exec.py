@@ -405,7 +405,7 @@ def fake_quant_layer_fn(hn, qp: dict, weights: dict | None = None) -> Callable:
         if t == "pad":
             out = Q.tensor(name)
             v = np.float32((int(Q.get(name, "pad_code")) - out.zp) * np.float32(out.scale))
-            return tf.pad(x, [[0, 0]] + [list(pp) for pp in p["pads"]], constant_values=v)
+            return K.pad_const(x, [[0, 0]] + [list(pp) for pp in p["pads"]], v)
         raise NotImplementedError(f"SdkQuantized: layer '{name}' of type {t}")
 
     return fn

@@ -116,3 +116,20 @@ def unequal_strides_net(seed: int = 2):
                "padding": "SAME", "count_include_pad": False}, source="avgpool_2x1")
     g.add_output(ap)
     return g.build("unequal")
+
+
+def pad_residual_net(seed: int = 3):
+    """The smallest graph that crashed TensorFlow's oneDNN layout pass (SIGSEGV in
+    MklLayoutRewritePass, BlazeFace's channel-padded residual): input 8x8x4 -> zero channel
+    pad to 8 -> added to a 1x1 VALID conv with bias of the same input. Returns (hn, params)."""
+    rng = np.random.default_rng(seed)
+    g = GraphBuilder("pad_residual_net")
+    x = g.add_input([-1, 8, 8, 4], "in")
+    pd = g.add("pad", [x], [-1, 8, 8, 8], {"pads": [[0, 0], [0, 0], [0, 4]], "constant_value": 0.0},
+               source="channel_pad")
+    c = g.add("conv", [x], [-1, 8, 8, 8], {"strides": [1, 1, 1, 1], "dilations": [1, 1, 1, 1],
+              "padding": "VALID", "groups": 1, "activation": "linear"},
+              {"kernel": _w(rng, 1, 1, 4, 8), "bias": _b(rng, 8)}, "conv")
+    add = g.add("ew_add", [pd, c], [-1, 8, 8, 8], {"activation": "relu"}, source="add")
+    g.add_output(add)
+    return g.build("pad_residual")

@@ -189,7 +189,21 @@ def spatial_pads(in_hw, k_hw, strides_hw, dil_hw, padding) -> tuple[tuple[int, i
             same_pads(in_hw[1], k_hw[1], strides_hw[1], dil_hw[1], padding))
 
 
-def _tf_pads(pads) -> list[list[int]]:
+def pad_const(x, paddings, value=0):
+    """x padded with a constant: tf.pad's CONSTANT mode, always as TensorFlow's `PadV2` op.
+
+    Why not tf.pad: for a zero constant it emits `Pad`, and TensorFlow's oneDNN graph pass (on
+    by default on x86 CPUs with AVX512_VNNI / AVX512_BF16 / AMX, or with TF_ENABLE_ONEDNN_OPTS=1)
+    merges a `Pad` found among *any* inputs of a VALID `_FusedConv2D` into it, including the
+    residual addend that Grappler's remapper fused in (conv + bias + add). The node it builds is
+    malformed and the process dies (SIGSEGV in MklLayoutRewritePass). It never merges PadV2;
+    the values are the same (docs/numerics.md, "TensorFlow and oneDNN")."""
+    x = tf.convert_to_tensor(x)
+    return tf.raw_ops.PadV2(input=x, paddings=paddings, constant_values=tf.constant(value, x.dtype))
+
+
+def tf_pads(pads) -> list[list[int]]:
+    """((top, bottom), (left, right)) as TensorFlow's NHWC paddings (explicit conv padding)."""
     return [[0, 0], list(pads[0]), list(pads[1]), [0, 0]]
 
 
@@ -203,7 +217,7 @@ def conv_op(strides=(1, 1), dilations=(1, 1), pads=((0, 0), (0, 0)), groups: int
     """op(x, w): the integer bilinear map of a (grouped) convolution on float tensors holding
     integers, padding explicit (zeros), as used by conv2d_acc and by the fake-quant target."""
     def op(xt, wt):
-        kw_ = dict(strides=[1, *strides, 1], padding=_tf_pads(pads), dilations=[1, *dilations, 1])
+        kw_ = dict(strides=[1, *strides, 1], padding=tf_pads(pads), dilations=[1, *dilations, 1])
         if groups == 1:
             return tf.nn.conv2d(xt, wt, **kw_)
         cig, cog = int(wt.shape[2]), int(wt.shape[3]) // groups
@@ -216,7 +230,7 @@ def depthwise_op(strides=(1, 1), dilations=(1, 1), pads=((0, 0), (0, 0))) -> Cal
     """op(x, w) of a depthwise convolution (w [kh, kw, cin, mult]), padding explicit (zeros)."""
     def op(xt, wt):
         if _has_pad(pads):
-            xt = tf.pad(xt, _tf_pads(pads))
+            xt = pad_const(xt, tf_pads(pads))
         if strides[0] == strides[1]:
             return tf.nn.depthwise_conv2d(xt, wt, strides=[1, *strides, 1], padding="VALID",
                                           dilations=list(dilations))
@@ -411,7 +425,7 @@ def maxpool(q, k_hw, strides_hw, pads):
     q = tf.convert_to_tensor(q)
     x = tf.cast(q, tf.float32)  # codes < 2^16: exact in float32
     if _has_pad(pads):
-        x = tf.pad(x, _tf_pads(pads))
+        x = pad_const(x, tf_pads(pads))
     return tf.cast(tf.nn.max_pool2d(x, [1, *k_hw, 1], [1, *strides_hw, 1], "VALID"), q.dtype)
 
 
@@ -541,7 +555,7 @@ def pad_codes(q, pads, value_code: int):
     """Pad [[top, bottom], [left, right], [front, back]] with the code of the constant
     (clamp(rhe(c / s) + z, 0, 2^b - 1); z for c = 0)."""
     q = tf.convert_to_tensor(q)
-    return tf.pad(q, [[0, 0]] + [list(p) for p in pads], constant_values=tf.constant(value_code, q.dtype))
+    return pad_const(q, [[0, 0]] + [list(p) for p in pads], value_code)
 
 
 def concat_codes(parts, axis: int):
