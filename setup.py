@@ -11,12 +11,17 @@ setup(
     python_requires=">=3.10",
     setup_requires=["cffi>=1.16"],
     cffi_modules=["hailort_py/_build.py:ffibuilder"],
-    install_requires=["numpy>=1.26", "cffi>=1.16"],
+    # the runtime: stream layer, device interface, device server and RemoteDevice (no TensorFlow)
+    install_requires=["numpy>=1.26", "cffi>=1.16", "pyzmq>=25", "msgpack>=1.0"],
     extras_require={
         "emulator": ["tensorflow-cpu==2.21.*", "tqdm>=4.66"],
-        "app": ["opencv-python-headless>=4.9", "pyzmq>=25", "msgpack>=1.0", "matplotlib>=3.8",
-                "jinja2>=3.1", "rich>=13"],
+        "app": ["opencv-python-headless>=4.9", "matplotlib>=3.8", "jinja2>=3.1", "rich>=13"],
     },
-    entry_points={"console_scripts": ["host-app=host_app.cli:main"]},
+    entry_points={
+        "console_scripts": ["host-app=host_app.cli:main"],
+        # device drivers, found by name by the device server (hailort_py.drivers)
+        "hailort_py.drivers": ["emulator = emulator.device:open_emulated_device",
+                               "hailort = hailort_py.hailort_driver:open_hailort_device"],
+    },
     zip_safe=False,
 )

@@ -10,27 +10,16 @@ is byte-identical to `runner.infer(SdkNumeric(), x)`, and any difference is a bu
 """
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 import hailort_py as hrt
-from hailort_py.device import Device
+from hailort_py.device import Device, NetworkGroupDevice, device_side_context
 
 from .errors import NotQuantizedError
 from .stream_export import chip_source
-
-
-def _device_side(info: hrt.StreamInfo, direction: hrt.StreamDirection, user_type) -> Any:
-    """A context that converts between device frames and NHWC codes on the chip's side."""
-    mirrored = dataclasses.replace(info, direction=direction)
-    user = hrt.Format(user_type, hrt.FormatOrder.NHWC if info.format.order != hrt.FormatOrder.NC
-                      else hrt.FormatOrder.NC)
-    if direction == hrt.StreamDirection.D2H:
-        return hrt.OutputTransformContext(mirrored, user)
-    return hrt.InputTransformContext(mirrored, user)
 
 
 class EmulatedDevice(Device):
@@ -59,10 +48,9 @@ class EmulatedDevice(Device):
         # an output stream carries the codes of the last on-chip tensor before its output layer
         self._outputs = [(chip_source(runner, hn.layer(s.name))[0], s)
                          for s in self._infos if not s.is_input]
-        dtype = {1: hrt.FormatType.UINT8, 2: hrt.FormatType.UINT16}
-        self._unpack = {s.name: _device_side(s, hrt.StreamDirection.D2H, dtype[s.hw_data_bytes])
+        self._unpack = {s.name: device_side_context(s, hrt.StreamDirection.D2H)
                         for _, s in self._inputs}
-        self._pack = {s.name: _device_side(s, hrt.StreamDirection.H2D, dtype[s.hw_data_bytes])
+        self._pack = {s.name: device_side_context(s, hrt.StreamDirection.H2D)
                       for _, s in self._outputs}
         self._closed = False
 
@@ -96,3 +84,20 @@ class EmulatedDevice(Device):
 
     def close(self) -> None:
         self._closed = True
+
+
+def open_emulated_device(models: Sequence[str | os.PathLike]) -> Device:
+    """The `emulator` driver of the device server (entry point `hailort_py.drivers`): one
+    EmulatedDevice per quantized HAR, several served as one device."""
+    from .errors import EmulatorError
+
+    if not models:
+        raise hrt.HailoInvalidArgumentError("the emulator driver needs --model NET.har (a "
+                                            "quantized HAR; host-app quantize makes one)")
+    devices = []
+    for path in models:
+        try:
+            devices.append(EmulatedDevice(path))
+        except (EmulatorError, OSError) as e:
+            raise hrt.HailoInvalidArgumentError(f"{os.fspath(path)}: {e}") from None
+    return devices[0] if len(devices) == 1 else NetworkGroupDevice(devices)

@@ -9,8 +9,10 @@ from ._raw import _check as _check_status, ffi as _ffi, lib as _lib
 from .errors import (HailoCommunicationClosedError, HailoDataAlignmentFailureError,
                      HailoInsufficientBufferError, HailoInternalFailureError,
                      HailoInvalidArgumentError, HailoInvalidFrameError, HailoInvalidOperationError,
-                     HailoNotFoundError, HailoNotImplementedError, HailoOutOfHostMemoryError,
-                     HailoRTError, HailoTimeoutError, HailoUninitializedError)
+                     HailoInvalidServiceVersionError, HailoNotFoundError,
+                     HailoNotImplementedError, HailoNotSupportedError, HailoOutOfHostMemoryError,
+                     HailoQueueIsFullError, HailoRpcFailedError, HailoRTError, HailoTimeoutError,
+                     HailoUninitializedError)
 from .stream import (DEFAULT_VSTREAM_QUEUE_SIZE, DEFAULT_VSTREAM_TIMEOUT_MS, Format, FormatFlags,
                      FormatOrder, FormatType, ImageShape, NmsInfo, QuantInfo, StreamDirection,
                      StreamInfo, StreamTransformMode, TransformParams, UserBufferFormat,
@@ -34,7 +36,8 @@ __all__ = [
     "HailoOutOfHostMemoryError", "HailoTimeoutError", "HailoInsufficientBufferError",
     "HailoInvalidOperationError", "HailoNotImplementedError", "HailoInternalFailureError",
     "HailoDataAlignmentFailureError", "HailoInvalidFrameError", "HailoNotFoundError",
-    "HailoCommunicationClosedError",
+    "HailoCommunicationClosedError", "HailoRpcFailedError", "HailoInvalidServiceVersionError",
+    "HailoNotSupportedError", "HailoQueueIsFullError",
     "FormatType", "FormatOrder", "FormatFlags", "StreamDirection", "StreamTransformMode",
     "Format", "UserBufferFormat", "TransformParams", "VStreamParams", "QuantInfo", "ImageShape",
     "NmsInfo", "StreamInfo", "DEFAULT_VSTREAM_QUEUE_SIZE", "DEFAULT_VSTREAM_TIMEOUT_MS",

@@ -1,20 +1,22 @@
 """The device interface: a chip that runs configured networks on raw device frames.
 
-A backend (the in-process emulated chip of `emulator.EmulatedDevice`, or later a remote device
-behind the device server) implements `Device`. Everything host-side -- quantization, format
+A backend implements `Device`: the in-process emulated chip (`emulator.EmulatedDevice`), a device
+behind the device server (`hailort_py.remote.RemoteDevice`), a real chip through HailoRT
+(`hailort_py.hailort_driver.HailoRTDevice`), or several of them as one (`NetworkGroupDevice`). Everything host-side -- quantization, format
 conversion, padding -- stays in the transform contexts, exactly as with a real device: a
 `Device` only ever sees device frames, flat arrays of `hw_frame_size` bytes.
 """
 from __future__ import annotations
 
 import abc
-from typing import Mapping
+import dataclasses
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from .errors import HailoInvalidArgumentError, HailoNotFoundError
-from .stream import StreamInfo
-from .transform import device_frame_layout
+from .stream import Format, FormatOrder, FormatType, StreamDirection, StreamInfo
+from .transform import InputTransformContext, OutputTransformContext, device_frame_layout
 
 
 class Device(abc.ABC):
@@ -42,6 +44,11 @@ class Device(abc.ABC):
         """Runs a batch of raw device frames through a network and returns raw output frames,
         keyed by stream name. Raises HailoInvalidArgumentError naming the stream when a frame
         has the wrong dtype or size, or a stream is missing or unknown."""
+        return self._infer(*self.check_inputs(raw_inputs, network_name))
+
+    def check_inputs(self, raw_inputs: Mapping[str, np.ndarray], network_name: str | None = None
+                     ) -> tuple[str, dict[str, np.ndarray]]:
+        """(network name, {input stream: (N, elements) frames}) after the checks of `infer`."""
         network = self._network_name(network_name)
         infos = self.stream_infos(network)
         inputs = {s.name: s for s in infos if s.is_input}
@@ -63,7 +70,7 @@ class Device(abc.ABC):
                     f"the other inputs {batch}; every input needs the same batch size")
             batch = frames.shape[0]
             checked[name] = frames
-        return self._infer(network, checked)
+        return network, checked
 
     def _network_name(self, network_name: str | None) -> str:
         names = self.network_names()
@@ -100,3 +107,49 @@ def check_raw_frames(info: StreamInfo, frames) -> np.ndarray:
             f"{info}: raw frames have shape {frames.shape}, expected (N, {elements}) "
             f"({info.hw_frame_size} bytes a frame)")
     return np.ascontiguousarray(frames)
+
+
+class NetworkGroupDevice(Device):
+    """Several devices as one: the networks of all of them (names must differ), each request
+    routed to the device that serves its network. The default network is the first device's."""
+
+    def __init__(self, devices: Sequence[Device]):
+        if not devices:
+            raise HailoInvalidArgumentError("NetworkGroupDevice needs at least one device")
+        self.devices = list(devices)
+        self._owner: dict[str, Device] = {}
+        for d in self.devices:
+            for name in d.network_names():
+                if name in self._owner:
+                    raise HailoInvalidArgumentError(
+                        f"two models define the network '{name}': network names must differ "
+                        f"(rename one when parsing it, e.g. host-app parse --net-name)")
+                self._owner[name] = d
+
+    def network_names(self) -> list[str]:
+        return list(self._owner)
+
+    def stream_infos(self, network_name: str | None = None) -> list[StreamInfo]:
+        name = self._network_name(network_name)
+        return self._owner[name].stream_infos(name)
+
+    def _infer(self, network_name: str, raw_inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self._owner[network_name]._infer(network_name, raw_inputs)
+
+    def close(self) -> None:
+        for d in self.devices:
+            d.close()
+
+
+def device_side_context(info: StreamInfo, direction: StreamDirection):
+    """A transform context for the chip's side of a stream: it converts device frames to NHWC
+    codes (direction D2H: an output transform of the mirrored stream, no dequantization) or NHWC
+    codes to device frames (H2D: an input transform, no quantization). Drivers use it to speak
+    raw device frames to the host while their chip takes and gives codes in NHWC."""
+    mirrored = dataclasses.replace(info, direction=direction)
+    code_type = {1: FormatType.UINT8, 2: FormatType.UINT16}[info.hw_data_bytes]
+    user = Format(code_type, FormatOrder.NC if info.format.order == FormatOrder.NC
+                  else FormatOrder.NHWC)
+    if direction == StreamDirection.D2H:
+        return OutputTransformContext(mirrored, user)
+    return InputTransformContext(mirrored, user)

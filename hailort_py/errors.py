@@ -25,6 +25,10 @@ __all__ = [
     "HailoInvalidFrameError",
     "HailoNotFoundError",
     "HailoCommunicationClosedError",
+    "HailoRpcFailedError",
+    "HailoInvalidServiceVersionError",
+    "HailoNotSupportedError",
+    "HailoQueueIsFullError",
     "STATUS_NAMES",
     "error_class",
     "make_error",
@@ -94,6 +98,22 @@ class HailoCommunicationClosedError(HailoRTError, ConnectionError):
     status = 62
 
 
+class HailoRpcFailedError(HailoRTError):
+    status = 77
+
+
+class HailoInvalidServiceVersionError(HailoRTError):
+    status = 78
+
+
+class HailoNotSupportedError(HailoRTError, NotImplementedError):
+    status = 79
+
+
+class HailoQueueIsFullError(HailoRTError):
+    status = 82
+
+
 _CLASSES: dict[int, type[HailoRTError]] = {
     cls.status: cls
     for cls in (
@@ -109,6 +129,10 @@ _CLASSES: dict[int, type[HailoRTError]] = {
         HailoInvalidFrameError,
         HailoNotFoundError,
         HailoCommunicationClosedError,
+        HailoRpcFailedError,
+        HailoInvalidServiceVersionError,
+        HailoNotSupportedError,
+        HailoQueueIsFullError,
     )
 }
 

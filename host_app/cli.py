@@ -243,12 +243,17 @@ def cmd_infer(args) -> int:
     _, shape = single_input(runner)
     save = _output_file(args.save, "--save") if args.save else None
     batch = load_inputs(args.images, shape, preprocess_for(runner, args.preprocess))
-    where = {"device": "the host pipeline through the in-process emulated chip (EmulatedDevice)",
+    if args.device and target != "device":
+        raise UsageError(f"--device runs the host pipeline on a device server; it needs "
+                         f"--target device, not --target {target}")
+    chip = (f"the device server at {args.device}" if args.device
+            else "the in-process emulated chip (EmulatedDevice)")
+    where = {"device": f"the host pipeline through {chip}",
              "numeric": "the emulator's bit-exact SdkNumeric", "quantized": "SdkQuantized",
              "native": "SdkNative (float)", "fp-optimized": "SdkFPOptimized (float)"}[target]
     console.note(f"'{runner.hn.name}' on {len(batch)} image(s), target {target}: {where}")
     t0 = time.perf_counter()
-    outputs = run_target(runner, target, batch.x, args.batch_size)
+    outputs = run_target(runner, target, batch.x, args.batch_size, args.device, args.keys)
     elapsed = time.perf_counter() - t0
     con = console.out()
     for name, values in outputs.items():
@@ -290,7 +295,7 @@ def cmd_compare(args) -> int:
     from . import console
     from .compare import compare
     from .images import load_inputs
-    from .pipeline import emulated_device, load_har, preprocess_for, single_input
+    from .pipeline import load_har, open_device, preprocess_for, single_input
 
     runner = load_har(args.har, need_quantized=True, command="compare")
     json_path = _output_file(args.json, "--json") if args.json else None
@@ -298,12 +303,13 @@ def cmd_compare(args) -> int:
     _, shape = single_input(runner)
     spec = preprocess_for(runner, args.preprocess)
     batch = load_inputs(args.images, shape, spec)
-    console.note(f"comparing '{runner.hn.name}' on {len(batch)} image(s): host pipeline through the "
-                 f"in-process emulated chip (EmulatedDevice) vs the emulator (SdkNumeric, SdkNative)")
-    device = emulated_device(runner)
+    chip = (f"the device server at {args.device} (RemoteDevice)" if args.device
+            else "the in-process emulated chip (emulator.EmulatedDevice)")
+    console.note(f"comparing '{runner.hn.name}' on {len(batch)} image(s): host pipeline through "
+                 f"{chip} vs the emulator (SdkNumeric, SdkNative)")
+    device = open_device(runner, args.device, args.keys)
     try:
-        result = compare(runner, device, batch, har=str(args.har),
-                         device_name="in-process emulated chip (emulator.EmulatedDevice)",
+        result = compare(runner, device, batch, har=str(args.har), device_name=chip,
                          preprocess=str(spec) if spec else "", batch_size=args.batch_size)
     finally:
         device.close()
@@ -334,6 +340,52 @@ def cmd_compare(args) -> int:
     return 0 if result.byte_identical and not failed_gate else 1
 
 
+# ==== serve and keys ============================================================================
+
+def cmd_serve(args) -> int:
+    import hailort_py as hrt
+    from hailort_py.drivers import DriverError
+    from hailort_py.server import server_from_args
+
+    from . import console
+
+    try:
+        server = server_from_args(args)
+    except DriverError as e:
+        raise UsageError(str(e)) from None
+    except hrt.HailoRTError as e:
+        raise UsageError(f"serve: {e}") from None
+    console.note(console.escape(server.describe()))
+    if server.insecure:
+        console.warn("serving without CURVE (--insecure): anyone who reaches the port can use "
+                     "the device and read its frames")
+    console.note("Ctrl-C (SIGINT) or SIGTERM stops it after the requests in flight")
+    server.serve_forever()
+    console.note("device server stopped")
+    return 0
+
+
+def cmd_keys(args) -> int:
+    import hailort_py as hrt
+    from hailort_py.keys import create_keys
+
+    from . import console
+
+    try:
+        files = create_keys(args.dir, clients=args.client or ["client"])
+    except hrt.HailoRTError as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot write keys in '{args.dir}': {e.strerror or e}") from None
+    for f in files:
+        console.note(console.escape(f"wrote {f}" + (" (secret, mode 0600)"
+                                                    if f.name.endswith("_secret") else "")))
+    console.note(f"server: host-app serve ... --keys {args.dir}   (needs server.key_secret and "
+                 f"authorized_clients/); client: --device tcp://HOST:PORT --keys {args.dir} "
+                 f"(needs client.key_secret and server.key)")
+    return 0
+
+
 # ==== demo =======================================================================================
 
 def cmd_demo(args) -> int:
@@ -351,6 +403,16 @@ def cmd_demo(args) -> int:
 
 
 # ==== the parser =================================================================================
+
+def _device_arguments(s) -> None:
+    s.add_argument("--device", metavar="ENDPOINT",
+                   help="run the host pipeline on the device server at ENDPOINT "
+                        "(tcp://HOST:PORT, see host-app serve) instead of the in-process chip")
+    s.add_argument("--keys", metavar="DIR",
+                   help="CURVE keys for --device (host-app keys DIR); omit for a server started "
+                        "with --insecure")
+
+
 
 def build_parser() -> argparse.ArgumentParser:
     from .presets import PRESETS
@@ -406,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
                    help="frames per inference call (default 32)")
     s.add_argument("--save", metavar="NPZ", help="also save the outputs to an .npz")
+    _device_arguments(s)
     s.set_defaults(func=cmd_infer)
 
     s = sub.add_parser("compare", help="device vs emulator: byte identity and accuracy, HTML report",
@@ -421,7 +484,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames per inference call, for the device and the emulator (default 32)")
     s.add_argument("--min-snr", type=_float, metavar="DB",
                    help="also fail (exit 1) when an output's SNR against native is below DB")
+    _device_arguments(s)
     s.set_defaults(func=cmd_compare)
+
+    from hailort_py.server import add_serve_arguments
+
+    s = sub.add_parser("serve", help="serve a device over ZeroMQ (emulated chip or HailoRT)",
+                       description="Serve the networks of --model on a device server "
+                                   "(docs/device-protocol.md) until Ctrl-C or SIGTERM.")
+    add_serve_arguments(s)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("keys", help="make CURVE key pairs for serve / --device",
+                       description="Make the server's and clients' CURVE key pairs in DIR "
+                                   "(secret files mode 0600) and allow the clients.")
+    s.add_argument("dir", metavar="DIR", help="the key directory (created)")
+    s.add_argument("--client", action="append", metavar="NAME",
+                   help="client key pair(s) to make and allow (default: one named client)")
+    s.set_defaults(func=cmd_keys)
 
     s = sub.add_parser("demo", help="the whole journey on a bundled model and real photos, offline",
                        description="Parse the FER emotion classifier bundled with the fer package, "
@@ -444,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     if not args.command:
         parser.print_usage(sys.stderr)
-        print("host-app: error: give a command (parse, quantize, infer, compare, demo)",
+        print("host-app: error: give a command (parse, quantize, infer, compare, serve, keys, "
+              "demo)",
               file=sys.stderr)
         return 2
     args.argv = argv

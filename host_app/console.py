@@ -41,6 +41,10 @@ def error(message: str) -> None:
     err().print(f"[bold red]host-app: error:[/] {escape(message)}", soft_wrap=True)
 
 
+def warn(message: str) -> None:
+    err().print(f"[bold yellow]host-app: warning:[/] {escape(message)}", soft_wrap=True)
+
+
 def note(message: str) -> None:
     out().print(message, soft_wrap=True, highlight=False)
 

@@ -208,7 +208,7 @@ def run_host_pipeline(device, runner, x: np.ndarray, batch_size: int = DEFAULT_B
     hn = runner.hn
     routes = {r.stream: r for r in output_routes(runner)}
     with VDevice(recorder) as vdevice:
-        network = vdevice.configure()
+        network = vdevice.configure(hn.name)
         ins = network.get_input_stream_infos()
         if len(ins) != 1:
             raise UsageError(f"network '{network.name}' has {len(ins)} input streams; the host "
@@ -246,13 +246,48 @@ def emulated_device(runner):
         raise AppError(f"cannot start the emulated chip for network '{runner.hn.name}': {e}") from None
 
 
-def run_target(runner, target: str, x: np.ndarray, batch_size: int = DEFAULT_BATCH) -> dict[str, np.ndarray]:
+def remote_device(runner, endpoint: str, keys: str | None = None, timeout_ms: int = 30000):
+    """A RemoteDevice at `endpoint` that serves this runner's network with the same streams
+    (AppError naming the endpoint otherwise)."""
+    import hailort_py as hrt
+    from hailort_py.remote import RemoteDevice
+
+    try:
+        device = RemoteDevice(endpoint, timeout_ms=timeout_ms, keys=keys)
+    except hrt.HailoRTError as e:
+        hint = "" if keys else " (a server started with --keys needs --keys here too)"
+        raise AppError(f"device at {endpoint}: {e}{hint}") from None
+    net = runner.hn.name
+    try:
+        if net not in device.network_names():
+            raise AppError(f"the device at {endpoint} serves {device.network_names()}, not this "
+                           f"HAR's network '{net}': serve this HAR (host-app serve --model HAR)")
+        if device.stream_infos(net) != runner.get_stream_infos():
+            raise AppError(f"the device at {endpoint} serves a network '{net}' whose streams differ "
+                           f"from this HAR's (another quantization?): serve this very HAR")
+    except BaseException:
+        device.close()
+        raise
+    return device
+
+
+def open_device(runner, endpoint: str | None = None, keys: str | None = None,
+                timeout_ms: int = 30000):
+    """The device the host pipeline runs on: the in-process emulated chip, or the device server
+    at `endpoint`."""
+    if endpoint:
+        return remote_device(runner, endpoint, keys, timeout_ms)
+    return emulated_device(runner)
+
+
+def run_target(runner, target: str, x: np.ndarray, batch_size: int = DEFAULT_BATCH,
+               endpoint: str | None = None, keys: str | None = None) -> dict[str, np.ndarray]:
     """Outputs {bare output-layer name: array} of one target (TARGETS); "device" is the host
-    pipeline through the emulated chip."""
+    pipeline through the emulated chip, or the device server at `endpoint`."""
     from emulator import SdkFPOptimized, SdkNative, SdkNumeric, SdkQuantized
 
     if target == "device":
-        device = emulated_device(runner)
+        device = open_device(runner, endpoint, keys)
         try:
             return run_host_pipeline(device, runner, x, batch_size).outputs
         finally:

@@ -59,6 +59,10 @@ typedef enum {
     HAILO_INVALID_FRAME = 25,
     HAILO_NOT_FOUND = 61,
     HAILO_COMMUNICATION_CLOSED = 62,
+    HAILO_RPC_FAILED = 77,              /* the device server or its protocol failed */
+    HAILO_INVALID_SERVICE_VERSION = 78, /* a device-protocol version the peer does not speak */
+    HAILO_NOT_SUPPORTED = 79,
+    HAILO_QUEUE_IS_FULL = 82,           /* the device server's work queue is full: retry later */
     HAILO_STATUS_MAX_ENUM = 0x7fffffff
 } hailo_status;
 

@@ -23,6 +23,11 @@ const char *hailo_get_status_message(hailo_status status)
     case HAILO_INVALID_FRAME: return "HAILO_INVALID_FRAME: malformed device frame";
     case HAILO_NOT_FOUND: return "HAILO_NOT_FOUND: not found";
     case HAILO_COMMUNICATION_CLOSED: return "HAILO_COMMUNICATION_CLOSED: communication closed";
+    case HAILO_RPC_FAILED: return "HAILO_RPC_FAILED: remote procedure call failed";
+    case HAILO_INVALID_SERVICE_VERSION:
+        return "HAILO_INVALID_SERVICE_VERSION: protocol version not supported by the peer";
+    case HAILO_NOT_SUPPORTED: return "HAILO_NOT_SUPPORTED: not supported";
+    case HAILO_QUEUE_IS_FULL: return "HAILO_QUEUE_IS_FULL: queue is full, retry later";
     case HAILO_STATUS_MAX_ENUM: break;
     }
     return "HAILO_UNKNOWN_STATUS";

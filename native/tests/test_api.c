@@ -53,12 +53,16 @@ static void test_version_and_status(void)
                                 HAILO_OUT_OF_HOST_MEMORY, HAILO_TIMEOUT, HAILO_INSUFFICIENT_BUFFER,
                                 HAILO_INVALID_OPERATION, HAILO_NOT_IMPLEMENTED, HAILO_INTERNAL_FAILURE,
                                 HAILO_DATA_ALIGNMENT_FAILURE, HAILO_INVALID_FRAME, HAILO_NOT_FOUND,
-                                HAILO_COMMUNICATION_CLOSED};
+                                HAILO_COMMUNICATION_CLOSED, HAILO_RPC_FAILED,
+                                HAILO_INVALID_SERVICE_VERSION, HAILO_NOT_SUPPORTED,
+                                HAILO_QUEUE_IS_FULL};
     const char *names[] = {"HAILO_SUCCESS", "HAILO_UNINITIALIZED", "HAILO_INVALID_ARGUMENT",
                            "HAILO_OUT_OF_HOST_MEMORY", "HAILO_TIMEOUT", "HAILO_INSUFFICIENT_BUFFER",
                            "HAILO_INVALID_OPERATION", "HAILO_NOT_IMPLEMENTED", "HAILO_INTERNAL_FAILURE",
                            "HAILO_DATA_ALIGNMENT_FAILURE", "HAILO_INVALID_FRAME", "HAILO_NOT_FOUND",
-                           "HAILO_COMMUNICATION_CLOSED"};
+                           "HAILO_COMMUNICATION_CLOSED", "HAILO_RPC_FAILED",
+                           "HAILO_INVALID_SERVICE_VERSION", "HAILO_NOT_SUPPORTED",
+                           "HAILO_QUEUE_IS_FULL"};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         const char *m = hailo_get_status_message(all[i]);
         CHECK(m != NULL && strncmp(m, names[i], strlen(names[i])) == 0 && m[strlen(names[i])] == ':');
