@@ -111,7 +111,7 @@ def tensor_parts(arrays: Mapping[str, np.ndarray]) -> list[Any]:
 def decode_tensors(header: Mapping[str, Any], parts: Sequence[Any],
                    max_elements: int | None = None) -> dict[str, np.ndarray]:
     """{name: array} from the header's "tensors" and the raw parts after it, viewing the parts'
-    buffers (read-only, no copy). A ProtocolError (HAILO_INVALID_ARGUMENT) names the tensor whose
+    buffers (no copy). A ProtocolError (HAILO_INVALID_ARGUMENT) names the tensor whose
     description or size is wrong."""
     descs = header.get("tensors", [])
     rid, verb = header.get("id"), header.get("verb")

@@ -16,7 +16,7 @@ with a local device. How calls behave (docs/device-protocol.md, "Faults"):
 - Several endpoints: a batch is split over them (contiguous chunks), results are put back in
   order; `submit()` picks the endpoint with the fewest pending requests.
 
-Output frames are read-only numpy views of the received messages (no copy). One RemoteDevice is
+Output frames are numpy views of the received messages (no copy). One RemoteDevice is
 meant for one thread at a time; a lock makes concurrent use safe, not parallel.
 """
 from __future__ import annotations
@@ -77,14 +77,29 @@ class RemoteRequest:
         return f"<RemoteRequest {self.id} {self.verb} to {self.endpoint}: {state}>"
 
 
+# the handshake failures a client can tell its caller about at once instead of at the deadline
+_HANDSHAKE_HINT = ("the security handshake failed: both sides must use CURVE (keys) or neither, "
+                   "and this client needs the server's public key (server.key) and a key pair "
+                   "the server allows")
+_HANDSHAKE_FAILED = {
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "the server refused this client's CURVE key (it is not in "
+                                     "the server's authorized_clients)",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: _HANDSHAKE_HINT,
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: _HANDSHAKE_HINT,
+}
+
+
 class _Endpoint:
-    """One server: its DEALER socket (remade after a timeout) and its pending requests."""
+    """One server: its DEALER socket (remade after a timeout), a monitor of its handshakes,
+    and its pending requests."""
 
     def __init__(self, address: str, ctx: zmq.Context, keys: tuple | None):
         self.address, self.ctx, self.keys = address, ctx, keys
         self.pending: dict[int, RemoteRequest] = {}
         self.resets = 0
+        self.refused: str | None = None  # why the last handshake failed, if it did
         self.sock = self._connect()
+        self.monitor = self.sock.get_monitor_socket(sum(_HANDSHAKE_FAILED))
 
     def _connect(self) -> zmq.Socket:
         s = self.ctx.socket(zmq.DEALER)
@@ -110,11 +125,24 @@ class _Endpoint:
             req._fail(HailoTimeoutError(f"request {req.id} ({req.verb}) to {self.address}: "
                                         f"abandoned, {reason}"))
         self.pending.clear()
-        self.sock.close(linger=0)
+        self.close()
         self.resets += 1
         self.sock = self._connect()
+        self.monitor = self.sock.get_monitor_socket(sum(_HANDSHAKE_FAILED))
+
+    def handshake_failure(self) -> str | None:
+        """Why a handshake failed since the last look, or None."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        why = None
+        while self.monitor.poll(0):
+            event = recv_monitor_message(self.monitor)["event"]
+            why = _HANDSHAKE_FAILED.get(event, why)
+        return why
 
     def close(self) -> None:
+        self.sock.disable_monitor()
+        self.monitor.close(linger=0)
         self.sock.close(linger=0)
 
 
@@ -280,8 +308,15 @@ class RemoteDevice(Device):
         for ep in self._eps:
             poller.register(ep.sock, zmq.POLLIN)
         wait_ms = max(0, min(until - now, 0.1)) * 1000
+        for ep in self._eps:
+            poller.register(ep.monitor, zmq.POLLIN)
         for sock, _ in poller.poll(wait_ms):
-            ep = next(e for e in self._eps if e.sock is sock)
+            ep = next(e for e in self._eps if sock in (e.sock, e.monitor))
+            if sock is ep.monitor:
+                why = ep.handshake_failure()
+                if why is not None:
+                    self._refused(ep, why)
+                continue
             while True:
                 try:
                     parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
@@ -301,6 +336,13 @@ class RemoteDevice(Device):
                     f"The connection is reset and the next request reconnects"))
                 ep.pending.pop(first.id)
                 ep.reset(f"the connection was reset after request {first.id} timed out")
+
+    def _refused(self, ep: _Endpoint, why: str) -> None:
+        """Every request pending on `ep` fails now: the server will not talk to this client."""
+        for req in list(ep.pending.values()):
+            req._fail(HailoCommunicationClosedError(
+                f"request {req.id} ({req.verb}) to {ep.address}: {why}"))
+        ep.pending.clear()
 
     def _deliver(self, ep: _Endpoint, parts: list) -> None:
         where = f"{ep.address}"

@@ -374,10 +374,15 @@ def test_curve_allow_list_and_network_names_are_not_paths(runners, tmp_path):
             for bad in ("../../etc/passwd", "/etc/passwd", runners["onet"].hn.name + "/.."):
                 with pytest.raises(hrt.HailoNotFoundError, match="no network"):
                     listed.infer({name: raw}, bad)
-        with pytest.raises(hrt.HailoTimeoutError, match="authorized_clients"):
-            RemoteDevice(ep, timeout_ms=1500, keys=other, client_name="intruder")
-        with pytest.raises(hrt.HailoTimeoutError):
-            RemoteDevice(ep, timeout_ms=1500)  # plain TCP to a CURVE server: nothing
+        # the server gives an unlisted key nothing; the client is told at once by its handshake
+        t = time.monotonic()
+        with pytest.raises(hrt.HailoCommunicationClosedError,
+                           match=f"request 1 \\(hello\\) to {ep}: .*not in the server's "
+                                 f"authorized_clients"):
+            RemoteDevice(ep, timeout_ms=20000, keys=other, client_name="intruder")
+        with pytest.raises(hrt.HailoCommunicationClosedError, match="handshake failed"):
+            RemoteDevice(ep, timeout_ms=20000)  # plain TCP to a CURVE server
+        assert time.monotonic() - t < 10
         assert srv.stats.snapshot(0, 0)["frames"] == 2
 
 

@@ -420,9 +420,10 @@ def test_demo_end_to_end(capsys, tmp_path):
     out_dir = tmp_path / "demo"
     code, out, err = _run(capsys, ["demo", "--out", out_dir])
     assert code == 0, err
-    for step in ("1/4 parse", "2/4 quantize", "3/4 compare", "4/4 infer"):
+    for step in ("1/4 parse", "2/4 quantize", "keys:", "serve:", "3/4 compare", "4/4 infer"):
         assert step in out
-    assert "byte-identical" in out and "in-process emulated chip" in out
+    assert "byte-identical" in out and "device server at tcp://127.0.0.1:" in out
+    assert "CURVE on" in out and "served" in out and "stopped" in out
     data = json.loads((out_dir / "report.json").read_text())
     assert data["byte_identical"] and data["images"] >= 40
     assert data["metrics"][0]["snr_db"] > 15.0 and data["metrics"][0]["top1_agreement"] > 0.8
