@@ -114,3 +114,43 @@ def load_json(text: str | bytes, what: str) -> Any:
     except _DuplicateKey as e:
         raise ValueError(f"{what}: the key '{e.args[0]}' appears twice in one object (which "
                          f"one would win is not defined); remove one") from None
+
+
+def frame_bytes(hn: Any, bytes_per_element: int = 4, keep_all: bool = False) -> tuple[int, str]:
+    """An estimate of the memory one frame needs as it runs through the network: the largest
+    layer's inputs plus output (every layer's output when all are kept), in bytes; and the name
+    of the layer that sets it."""
+    worst, where, total = 0, "", 0
+    for layer in hn.topological():
+        out = _elements(layer.output_shape)
+        ins = sum(_elements(s) for s in layer.input_shapes)
+        total += out
+        if ins + out > worst:
+            worst, where = ins + out, layer.name
+    need = total if keep_all else worst
+    return need * bytes_per_element, where
+
+
+def _elements(shape: Any) -> int:
+    n = 1
+    for d in list(shape)[1:]:
+        n *= max(int(d), 1)
+    return n
+
+
+def check_batch(hn: Any, batch: int, what: str, bytes_per_element: int = 4,
+                keep_all: bool = False) -> None:
+    """A LimitError before running when a batch of `batch` frames would need more than
+    LIMITS.memory_budget_bytes; it gives the figure and the batch size that fits."""
+    per_frame, layer = frame_bytes(hn, bytes_per_element, keep_all)
+    need = per_frame * max(batch, 1)
+    budget = LIMITS.memory_budget_bytes
+    if need <= budget:
+        return
+    fits = budget // per_frame if per_frame else 0
+    advice = (f"batch_size={fits} fits" if fits >= 1 else
+              f"not even one frame fits (layer '{layer}' alone needs {per_frame / 2**30:.1f} GiB)")
+    raise LimitError(f"{what}: network '{hn.name}' would need about {need / 2**30:.1f} GiB for a "
+                     f"batch of {batch} ({per_frame / 2**20:,.1f} MiB a frame, largest at layer "
+                     f"'{layer}'), over the memory budget of {budget / 2**30:.1f} GiB; {advice}, "
+                     f"or raise {LIMITS.describe('memory_budget_bytes')}")

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .hn import MAC_TYPES, HNGraph, Layer
+from .limits import check_batch
 from .numerics import kernels as K
 from .numerics.activations import CLAMP_ACTS, LUT_ACTS, SLOPE_ACTS, build_lut
 from .numerics.params import (BIAS_MANTISSA_BITS, PRE_ACT_BITS, TensorQ, check_accumulator,
@@ -561,6 +562,7 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int = 
     data = check_calibration(runner, np_array, calib_num_batch, batch_size)
     apply_config(runner.hn, config)
     n = int(calib_num_batch) * int(batch_size)
+    check_batch(runner.hn, int(batch_size), "calibration", keep_all=True)
     log.info("calibration: %d images in %d batches of %d", n, calib_num_batch, batch_size)
     stats = collect_statistics(runner, data, int(batch_size))
     qp, summary = derive_quantized_params(runner, stats)

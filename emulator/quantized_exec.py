@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from .hn import MAC_TYPES, Layer
+from .limits import check_batch
 from .numerics import kernels as K
 from .numerics.params import TensorQ, abs_weight_sum, channel_groups, qmax
 from .quantization import KIND_CHIP, KIND_FOLDED, KIND_HOST, avgpool_geometry, qkey
@@ -510,6 +511,8 @@ def run_codes(runner: Any, codes: dict, names: list[str], batch_size: int = 32) 
     for the named on-chip layers (what EmulatedDevice serves: no host quantizer in between).
     A name given twice (two output streams of one tensor) is computed once."""
     names = list(dict.fromkeys(names))
+    total = np.asarray(next(iter(codes.values()))).shape[0] if codes else 0
+    check_batch(runner.hn, min(total, batch_size), "the emulated chip", bytes_per_element=8)
     ex = executor(runner, True)
     for n in ex.inputs:
         want = ex.Q.tensor(n).dtype
@@ -560,6 +563,9 @@ def infer(runner: Any, target: Any, data: Any, inter_layers: bool = False, batch
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     numeric = target.name == "numeric"
     ins = runner.prepare_inputs(data)
+    n = next(iter(ins.values())).shape[0]
+    check_batch(runner.hn, n if inter_layers else min(n, batch_size), f"{target!r} inference",
+                bytes_per_element=8, keep_all=inter_layers)
     ex = executor(runner, numeric)
     hn, Q = runner.hn, ex.Q
     n = next(iter(ins.values())).shape[0]

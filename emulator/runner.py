@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import HNError, NoParamsError, NotQuantizedError
 from .hn import HNGraph
+from .limits import check_batch
 from .targets import FloatExecutor, Target, as_target
 
 
@@ -91,8 +92,9 @@ class ClientRunner:
         self.model_script = text
 
     def save_hn(self, path: str | os.PathLike) -> None:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(self.hn.to_json())
+        from .files import write_text
+
+        write_text(path, self.hn.to_json())
 
     def save_params(self, path: str | os.PathLike, which: str = "native") -> None:
         from .npz import save_npz
@@ -179,8 +181,10 @@ class ClientRunner:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         ins = self.prepare_inputs(data)
-        ex = self._executor(target)
         n = next(iter(ins.values())).shape[0]
+        check_batch(self.hn, n if inter_layers else min(n, batch_size), f"{target!r} inference",
+                    keep_all=inter_layers)
+        ex = self._executor(target)
         outs: dict[str, list] = {}
         alls: dict[str, list] = {}
         for s in range(0, n, batch_size):

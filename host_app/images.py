@@ -313,6 +313,10 @@ def load_inputs(paths: Sequence[str | os.PathLike], shape: Sequence[int], spec: 
                          f"Give --preprocess (a preset: {', '.join(PRESETS)}; or a spec such as "
                          f"scale:1/127.5,offset:-1), or record it once with "
                          f"`host-app parse MODEL --preset NAME / --preprocess SPEC`")
+    frame = 4
+    for d in shape:
+        frame *= int(d)
+    _check_budget(what, f"{len(files)} images", frame * len(files))
     xs, thumbs = [], []
     for f in files:
         img = load_image(f)
@@ -334,9 +338,15 @@ def _load_npy(path: Path, shape: Sequence[int], spec: Preprocess | None, what: s
     if not path.is_file():
         raise UsageError(f"{what}: '{path}' does not exist")
     try:
-        a = np.load(path, allow_pickle=False)
+        a = np.load(path, allow_pickle=False, mmap_mode="r")  # the header first, no data read yet
     except (ValueError, OSError) as e:
         raise UsageError(f"{what}: '{path}' is not a readable .npy array: {e}") from None
+    if not isinstance(a, np.ndarray):  # np.load opened an .npz archive
+        keys = list(a.files)
+        a.close()
+        raise UsageError(f"{what}: '{path}' is an .npz archive (arrays {keys[:5]}), not one .npy "
+                         f"array; save the batch with np.save, or give the image files")
+    _check_budget(what, path, a.size * max(a.itemsize, 4))
     if a.ndim == 0 or a.size == 0:
         raise UsageError(f"{what}: '{path}' holds no inputs (shape {a.shape}); give a batch of "
                          f"images or pre-processed inputs")
@@ -363,6 +373,22 @@ def _load_npy(path: Path, shape: Sequence[int], spec: Preprocess | None, what: s
                          f"inputs of shape (N, {', '.join(map(str, shape))})")
     if not np.all(np.isfinite(a)):
         raise UsageError(f"{what}: '{path}' holds NaN or inf")
+    with np.errstate(over="ignore"):  # overflow is detected just below, with a message
+        x = np.ascontiguousarray(a, np.float32)
+    if not np.all(np.isfinite(x)):  # finite in float64, beyond float32 (the network's type)
+        big = float(np.max(np.abs(np.asarray(a, np.float64))))
+        raise UsageError(f"{what}: '{path}' holds values beyond float32's range (largest "
+                         f"magnitude {big:.3g}); give pre-processed inputs in the network's range")
     names = [f"{path.name}[{i}]" for i in range(len(a))]
-    return InputBatch(np.ascontiguousarray(a, np.float32), names, [str(path)] * len(a),
-                      [None] * len(a))
+    return InputBatch(x, names, [str(path)] * len(a), [None] * len(a))
+
+
+def _check_budget(what: str, path: Path | str, nbytes: int) -> None:
+    """Inputs larger than the emulator's memory budget are refused before they are read."""
+    from emulator.limits import LIMITS
+
+    if nbytes > LIMITS.memory_budget_bytes:
+        raise UsageError(f"{what}: '{path}' would take {nbytes / 2**30:.1f} GiB as float32 "
+                         f"inputs, over the memory budget of "
+                         f"{LIMITS.memory_budget_bytes / 2**30:.1f} GiB; give fewer or smaller "
+                         f"inputs, or raise it (EMULATOR_LIMITS=\"memory_budget_bytes=...\")")

@@ -34,12 +34,21 @@ static void wrf(unsigned char *p, float f)
     for (int i = 0; i < 4; i++) p[i] = (unsigned char)((v >> (8 * i)) & 0xFFu);
 }
 
+/* The most proposals a frame can hold: K * max_bboxes_per_class, and never more than its
+ * payload has room for (each takes HAILO_NMS_ON_CHIP_BBOX_SIZE bytes). This bounds the
+ * workspace by the frame, whatever the declared counts. */
+static size_t max_proposals(const hailo_nms_info_t *nms)
+{
+    size_t d, room = hs_nms_payload_bytes(nms) / HAILO_NMS_ON_CHIP_BBOX_SIZE;
+    if (!hs_mul(nms->number_of_classes, nms->max_bboxes_per_class, &d) || d > room) d = room;
+    return d;
+}
+
 /* Workspace layout, in uint32 slots: merged[K], start[K], fill[K], pos[D]; by score also
- * key[D], order[D], tmp[D], cls[D]. D = K * max_bboxes_per_class. */
+ * key[D], order[D], tmp[D], cls[D]. D = max_proposals(). */
 static int workspace_slots(const hailo_nms_info_t *nms, int by_score, size_t *slots)
 {
-    size_t d, k3, extra;
-    if (!hs_mul(nms->number_of_classes, nms->max_bboxes_per_class, &d)) return 0;
+    size_t d = max_proposals(nms), k3, extra;
     if (!hs_mul(nms->number_of_classes, 3, &k3)) return 0;
     if (!hs_mul(d, by_score ? 5 : 1, &extra) || extra > SIZE_MAX - k3) return 0;
     *slots = k3 + extra;
@@ -142,8 +151,8 @@ hailo_status hs_nms_decode(const void *src, size_t src_size, void *dst, size_t d
             }
         }
     } else {
-        uint32_t *key = pos + K * maxpc, *order = key + K * maxpc, *tmp = order + K * maxpc;
-        uint32_t *cls = tmp + K * maxpc;
+        const size_t D = max_proposals(nms);
+        uint32_t *key = pos + D, *order = key + D, *tmp = order + D, *cls = tmp + D;
         for (size_t k = 0; k < K; k++) {
             for (size_t i = start[k]; i < start[k] + merged[k]; i++) {
                 key[i] = (uint32_t)(rd64(s + pos[i]) >> 48); /* the score code */
