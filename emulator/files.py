@@ -5,7 +5,8 @@ saved outputs): the bytes go to a file with no name yet in the target's director
 O_TMPFILE; elsewhere a uniquely named temporary created exclusively, never through a symlink),
 are flushed to disk, get a unique temporary name and are renamed over the target in one step.
 Whatever interrupts the write (an exception, Ctrl-C, SIGKILL), the target is either the old file
-or the new one, whole; an exception or Ctrl-C leaves no temporary behind, and SIGKILL leaves none
+or the new one, whole (the directory is synced after the rename, so a power cut too); an
+exception or Ctrl-C leaves no temporary behind, and SIGKILL leaves none
 except in the microseconds between naming and renaming. The target itself is never followed if
 it is a symlink: the link is replaced by the file.
 """
@@ -81,11 +82,26 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
             named = True
         os.replace(tmp, target)
         tmp = None
+        _sync_directory(directory)
     finally:
         os.close(fd)
         if tmp is not None and named:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+def _sync_directory(directory: Path) -> None:
+    """The rename itself reaches the disk (a power cut keeps the new file, not the old)."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:  # some filesystems refuse fsync on a directory; the rename stands
+        pass
+    finally:
+        os.close(dfd)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

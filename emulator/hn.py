@@ -10,9 +10,13 @@ import dataclasses
 import fnmatch
 import json
 import math
+import numbers
+import re
 from typing import Any
 
+from . import limits
 from .errors import HNError
+from .limits import LimitError
 
 # Per layer type: the keys its `params` may hold (validation rejects others).
 # Shapes are NHWC; kernels HWIO (dense [cin, cout], dw [kh, kw, cin, multiplier],
@@ -151,7 +155,8 @@ class HNGraph:
                 if fnmatch.fnmatchcase(l.name, pattern) or fnmatch.fnmatchcase(self.scoped(l.name), pattern)]
 
     def validate(self) -> None:
-        """Raise HNError naming the layer if the graph is malformed (see validate_graph)."""
+        """Raise HNError naming the layer if the graph is malformed, LimitError if it is beyond
+        emulator.limits (see validate_graph)."""
         validate_graph(self)
 
     @classmethod
@@ -162,11 +167,11 @@ class HNGraph:
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str = "HN") -> "HNGraph":
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise HNError(f"{source} is not valid JSON: {e}") from None
-        return _from_dict(d, source)
+        """Parse and validate HN JSON text. Bounded by emulator.limits (size, nesting depth,
+        layer count, elements of one layer's output): beyond them a LimitError, which names
+        the figure and the limit to raise; anything malformed, including a key given twice in
+        one object (a layer defined twice, a param given twice), is an HNError."""
+        return _from_dict(_parse_json(text, source), source)
 
     # --- (de)serialization -----------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -192,6 +197,208 @@ class HNGraph:
 
 # --- loading and validation ------------------------------------------------------------------
 
+def _parse_json(text: str | bytes, source: str) -> Any:
+    """limits.load_json (bounded size and depth, duplicate keys refused) with the errors the
+    HN's callers see: LimitError as it is, everything else an HNError naming the source."""
+    try:
+        return limits.load_json(text, source)
+    except LimitError:
+        raise
+    except json.JSONDecodeError as e:
+        raise HNError(f"{source} is not valid JSON: {e}") from None
+    except ValueError as e:  # a duplicate key (or undecodable bytes)
+        where = _duplicate_key_path(text)
+        if where is None:
+            raise HNError(f"{source} is not valid JSON: {e}") from None
+        raise HNError(f"{source}: {where} (which one would win is not defined); remove or "
+                      f"rename one") from None
+
+
+class _DupDict(dict):
+    dups: list
+
+
+def _duplicate_key_path(text: str | bytes) -> str | None:
+    """Where the first key given twice in one object is, in words (the layer and the key), or
+    None. Called only after limits.load_json refused the text, so its depth is bounded."""
+    def hook(pairs):
+        d = _DupDict()
+        d.dups = []
+        for k, v in pairs:
+            if k in d:
+                d.dups.append(k)
+            d[k] = v
+        return d
+
+    try:
+        tree = json.loads(text, object_pairs_hook=hook)
+    except ValueError:
+        return None
+    stack: list[tuple[Any, list]] = [(tree, [])]
+    while stack:  # depth first, in file order
+        node, path = stack.pop()
+        if isinstance(node, _DupDict) and node.dups:
+            k = node.dups[0]
+            if path == ["layers"]:
+                return f"layer '{k}' is defined twice in 'layers' (layer names must be unique)"
+            if len(path) >= 2 and path[0] == "layers":
+                inner = "".join(f"[{p!r}]" for p in path[2:])
+                return f"layer '{path[1]}': the key '{k}' appears twice in {inner or 'the layer'}"
+            return f"the key '{k}' appears twice in {''.join(f'[{p!r}]' for p in path) or 'the top level'}"
+        children = list(node.items()) if isinstance(node, dict) else \
+            list(enumerate(node)) if isinstance(node, list) else []
+        stack.extend((v, path + [k]) for k, v in reversed(children))
+    return None
+
+
+def _elements(shape: list[int]) -> int:
+    return math.prod(int(d) for d in shape[1:])
+
+
+def _check_limits_layer(g: "HNGraph", l: Layer, source: str) -> None:
+    """One frame of the layer's output (and of a MAC layer's kernel) within
+    LIMITS.max_tensor_elements, else a LimitError naming the layer."""
+    lim = limits.LIMITS.max_tensor_elements
+    for what, shape in (("output shape", [-1] + list(l.output_shapes[0][1:]) if l.output_shapes else None),
+                        ("input shape", l.input_shapes[0] if l.type == "input_layer" and l.input_shapes else None)):
+        if shape is not None and _elements(shape) > lim:
+            raise LimitError(f"{source}: layer '{g.scoped(l.name)}': {what} {shape} has "
+                             f"{_elements(shape):,} elements per frame, more than the limit; "
+                             f"{limits.LIMITS.describe('max_tensor_elements')}")
+    k = l.params.get("kernel_shape")
+    if l.type in MAC_TYPES and _int_list(k) and math.prod(k) > lim:
+        raise LimitError(f"{source}: layer '{g.scoped(l.name)}': kernel_shape {k} has "
+                         f"{math.prod(k):,} weights, more than the limit; "
+                         f"{limits.LIMITS.describe('max_tensor_elements')}")
+
+
+def _check_layer_count(n: int, net: str, source: str) -> None:
+    if n > limits.LIMITS.max_layers:
+        raise LimitError(f"{source}: network '{net}' has {n:,} layers, more than the limit; "
+                         f"{limits.LIMITS.describe('max_layers')}")
+
+
+# --- param types and ranges (checked at load, so that inference never meets a bad one) ---------
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool,))
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def _int_list(v: Any, n: int | None = None, lo: int | None = None) -> bool:
+    return (isinstance(v, (list, tuple)) and (n is None or len(v) == n) and all(_is_int(x) for x in v)
+            and (lo is None or all(x >= lo for x in v)))
+
+
+def _short(v: Any, n: int = 60) -> str:
+    s = repr(v)
+    return s if len(s) <= n else s[:n] + "..."
+
+
+BIAS_MODES = ("single_scale_decomposition", "double_scale_initialization")
+# the precision modes of emulator/quantization.py (aX_wY[_aZ]; docs/numerics.md)
+PRECISION_MODE_RE = re.compile(r"^a(8|16)_w(4|8|16)(?:_a(8|16))?$")
+RANK4_TYPES = ("conv", "dw", "deconv", "maxpool", "avgpool", "global_avg_pool", "resize", "pad",
+               "space_to_depth", "depth_to_space")
+
+
+def _check_params(g: "HNGraph", l: Layer, where: str) -> None:
+    """Every param of the layer against its type and range (LAYER_PARAMS); errors name the
+    layer, the key, the value and what it must be."""
+    p, t = l.params, l.type
+    rank = len(l.input_shapes[0]) if l.input_shapes else len(l.output_shapes[0])
+
+    def bad(key: str, must: str) -> HNError:
+        return HNError(f"{where}: param '{key}' = {_short(p[key])} must be {must}")
+
+    if t in RANK4_TYPES and rank != 4:
+        raise HNError(f"{where}: type {t} needs a [-1, H, W, C] input, got {l.input_shapes[0]}")
+    for key, v in p.items():
+        if key == "kernel_shape":
+            if t == "dense":
+                if not _int_list(v, 2, 1):
+                    raise bad(key, "[cin, cout] of positive ints")
+            elif t in ("maxpool", "avgpool"):
+                if not _int_list(v, 4, 1) or v[0] != 1 or v[3] != 1:
+                    raise bad(key, "[1, kh, kw, 1] of positive ints")
+            elif not _int_list(v, 4, 1):
+                raise bad(key, "[kh, kw, cin, cout] of 4 positive ints" if t != "dw" else
+                          "[kh, kw, cin, multiplier] of 4 positive ints")
+        elif key in ("strides", "dilations"):
+            if not _int_list(v, 4, 1) or v[0] != 1 or v[3] != 1:
+                raise bad(key, "[1, h, w, 1] of positive ints")
+        elif key == "padding":
+            if not isinstance(v, str) or v not in PADDINGS:
+                raise bad(key, f"one of {list(PADDINGS)}")
+        elif key == "groups":
+            if not _is_int(v) or v < 1:
+                raise bad(key, "a positive int")
+        elif key == "activation":
+            if not isinstance(v, str) or v not in ACTIVATIONS:
+                raise HNError(f"{where}: unknown activation {_short(v)} (known: {', '.join(ACTIVATIONS)})")
+        elif key in ("leaky_alpha", "constant_value"):
+            if not _is_real(v):
+                raise bad(key, "a finite number")
+        elif key in ("elementwise_add", "batch_norm", "count_include_pad", "align_corners", "half_pixel"):
+            if not isinstance(v, bool):
+                raise bad(key, "true or false")
+        elif key in ("concat_axis", "axis"):
+            if not _is_int(v) or not 1 <= v < rank:
+                raise bad(key, f"an int in 1..{rank - 1}: an index into the input shape "
+                               f"{l.input_shapes[0]} other than the batch axis 0 (the last axis "
+                               f"is {rank - 1})")
+        elif key == "axes":
+            if not _int_list(v) or not v or len(set(v)) != len(v) or not all(1 <= a < rank for a in v):
+                raise bad(key, f"a non-empty list of distinct ints in 1..{rank - 1} (indices into "
+                               f"the input shape {l.input_shapes[0]}, batch axis 0 excluded)")
+        elif key in ("begin", "end"):
+            if not _int_list(v, rank - 1, 0):
+                raise bad(key, f"a list of {rank - 1} non-negative ints (one per non-batch axis)")
+        elif key == "method":
+            if not isinstance(v, str) or v not in ("nearest", "bilinear"):
+                raise bad(key, "'nearest' or 'bilinear'")
+        elif key == "output_shape":
+            if not _int_list(v) or len(v) < 2 or any(d < 1 for d in v[1:]):
+                raise bad(key, "a shape [-1, d1, ...] of positive ints")
+            if t == "resize" and (len(v) != 4 or v[3] != l.input_shapes[0][3]):
+                raise bad(key, f"[-1, H, W, {l.input_shapes[0][3]}] (a resize keeps the channels)")
+        elif key == "pads":
+            if not (isinstance(v, (list, tuple)) and len(v) == 3 and all(_int_list(pp, 2, 0) for pp in v)):
+                raise bad(key, "[[top, bottom], [left, right], [front, back]] of non-negative ints")
+        elif key == "block_size":
+            if not _is_int(v) or v < 1:
+                raise bad(key, "a positive int")
+        elif key == "mode":
+            if not isinstance(v, str) or v not in ("DCR", "CRD"):
+                raise bad(key, "'DCR' or 'CRD'")
+    if t == "resize" and p.get("align_corners") is True and p.get("half_pixel") is True:
+        raise HNError(f"{where}: a resize with both align_corners and half_pixel true is not "
+                      f"defined (TensorFlow refuses it); set one of them to false")
+
+
+def _check_quantization_params(l: Layer, where: str) -> None:
+    """The keys the quantization toolchain reads from layer.quantization_params, with the rules
+    of emulator.quantization (apply_config); other keys are left to the model script."""
+    qp = l.quantization_params
+    if not isinstance(qp, dict) or not all(isinstance(k, str) for k in qp):
+        raise HNError(f"{where}: 'quantization_params' must be an object, got {_short(qp)}")
+    mode = qp.get("precision_mode")
+    if mode is not None and not (isinstance(mode, str) and PRECISION_MODE_RE.match(mode)):
+        raise HNError(f"{where}: quantization_params 'precision_mode' = {_short(mode)} is not aX_wY[_aZ] "
+                      f"with X, Z in {{8, 16}} and Y in {{4, 8, 16}} (e.g. a8_w8, a8_w4, a16_w16)")
+    bias = qp.get("bias_mode")
+    if bias is not None and not (isinstance(bias, str) and bias in BIAS_MODES):
+        raise HNError(f"{where}: quantization_params 'bias_mode' = {_short(bias)} is not one of "
+                      f"{list(BIAS_MODES)}")
+    groups = qp.get("quantization_groups")
+    if groups is not None and not (_is_int(groups) and 1 <= groups <= 4):
+        raise HNError(f"{where}: quantization_params 'quantization_groups' = {_short(groups)} "
+                      f"must be an int 1..4")
+
+
 def _bare(net: str, name: Any, where: str) -> str:
     if not isinstance(name, str) or not name:
         raise HNError(f"{where}: layer reference {name!r} is not a name")
@@ -199,7 +406,7 @@ def _bare(net: str, name: Any, where: str) -> str:
 
 
 def _shape(v: Any, where: str) -> list[int]:
-    if (not isinstance(v, list) or len(v) < 2 or not all(isinstance(x, int) for x in v)
+    if (not isinstance(v, list) or len(v) < 2 or not all(_is_int(x) for x in v)
             or any(x <= 0 for x in v[1:])):
         raise HNError(f"{where}: {v!r} is not a shape [-1, d1, ...] of positive ints")
     return [-1] + list(v[1:])
@@ -217,9 +424,10 @@ def _from_dict(d: Any, source: str) -> HNGraph:
     net_params = d.get("net_params", {})
     if not isinstance(net_params, dict):
         raise HNError(f"{source}: 'net_params' must be an object")
+    _check_layer_count(len(layers_d), name, source)
     layers: dict[str, Layer] = {}
     for key, ld in layers_d.items():
-        if not key.startswith(name + "/") or key.count("/") != 1:
+        if not key.startswith(name + "/") or key.count("/") != 1 or key == name + "/":
             raise HNError(f"{source}: layer key '{key}' must be '{name}/<layer>'")
         bare = key.split("/", 1)[1]
         where = f"{source}: layer '{key}'"
@@ -235,10 +443,14 @@ def _from_dict(d: Any, source: str) -> HNGraph:
         if not isinstance(params, dict):
             raise HNError(f"{where}: 'params' must be an object")
         if not isinstance(ld["type"], str):
-            raise HNError(f"{where}: 'type' must be a layer type name, got {ld['type']!r}")
+            raise HNError(f"{where}: 'type' must be a layer type name, got {_short(ld['type'])}")
         names = ld.get("original_names", [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise HNError(f"{where}: 'original_names' must be a list of names, got {names!r}")
+            raise HNError(f"{where}: 'original_names' must be a list of names, got {_short(names)}")
+        qparams = ld.get("quantization_params", {})
+        if not isinstance(qparams, dict):
+            raise HNError(f"{where}: 'quantization_params' must be an object (e.g. "
+                          f"{{\"precision_mode\": \"a8_w8\"}}), got {_short(qparams)}")
         layers[bare] = Layer(
             name=bare, type=ld["type"],
             input=[_bare(name, i, where) for i in ld["input"]],
@@ -247,7 +459,7 @@ def _from_dict(d: Any, source: str) -> HNGraph:
             output_shapes=[_shape(s, f"{where} output_shapes") for s in ld["output_shapes"]],
             params=params,
             original_names=list(names),
-            quantization_params=dict(ld.get("quantization_params", {}) or {}),
+            quantization_params=dict(qparams),
         )
     g = HNGraph(name=name, layers=layers, net_params=net_params)
     validate_graph(g, source)
@@ -257,16 +469,26 @@ def _from_dict(d: Any, source: str) -> HNGraph:
 def validate_graph(g: HNGraph, source: str = "HN") -> None:
     """Check a graph and re-order g.layers topologically. Errors name the layer.
 
-    Checks: known type and params (required ones present, activation and padding values
-    known, no fused elementwise_add); edges exist and agree both ways (A lists B as output iff
-    B lists A as input); one input for every type but concat and ew_*;
-    input_shapes equal the producers' output shapes; each output shape equals the one inferred
-    from the layer's inputs and params; no cycle; output_layers_order names output layers.
+    Checks, each error naming the layer (and the key): the layer count and every layer's output
+    elements (one frame) within emulator.limits.LIMITS (else LimitError); known type and params
+    (required ones present, each of its type and in its range: ints, axes inside the shape,
+    known activation / padding / method / mode, finite numbers, booleans; no fused
+    elementwise_add); quantization_params an object whose toolchain keys are valid; the number
+    of inputs the type takes; edges exist and agree both ways (A lists B as output iff B lists
+    A as input; the error names the layer missing the reference); input_shapes equal the
+    producers' output shapes; each output shape equals the one inferred from the layer's
+    inputs and params; no cycle; output_layers_order names each output layer once.
     """
+    _check_layer_count(len(g.layers), g.name, source)
+    # each layer on its own first, so that an error names the layer that is wrong
     for l in g.layers.values():
         where = f"{source}: layer '{g.scoped(l.name)}'"
+        if not l.name or "/" in l.name:
+            raise HNError(f"{where}: a layer name is non-empty and has no '/'")
         if l.type not in LAYER_PARAMS:
             raise HNError(f"{where}: unknown layer type '{l.type}' (known: {', '.join(LAYER_PARAMS)})")
+        if not isinstance(l.params, dict):
+            raise HNError(f"{where}: 'params' must be an object")
         unknown = set(l.params) - set(LAYER_PARAMS[l.type])
         if unknown:
             raise HNError(f"{where}: unknown params {sorted(unknown)} for type {l.type} "
@@ -274,20 +496,6 @@ def validate_graph(g: HNGraph, source: str = "HN") -> None:
         for k in REQUIRED_PARAMS.get(l.type, ()):
             if k not in l.params:
                 raise HNError(f"{where}: type {l.type} needs param '{k}'")
-        act = l.params.get("activation", "linear")
-        if act not in ACTIVATIONS:
-            raise HNError(f"{where}: unknown activation '{act}' (known: {', '.join(ACTIVATIONS)})")
-        if "padding" in l.params and l.params["padding"] not in PADDINGS:
-            raise HNError(f"{where}: padding '{l.params['padding']}' is not one of {PADDINGS}")
-        for ref in l.input + l.output:
-            if ref not in g.layers:
-                raise HNError(f"{where}: dangling edge to '{g.scoped(ref)}', which is not a layer")
-        for i in l.input:
-            if l.name not in g.layers[i].output:
-                raise HNError(f"{where}: input '{i}' does not list it among its outputs")
-        for o in l.output:
-            if l.name not in g.layers[o].input:
-                raise HNError(f"{where}: output '{o}' does not list it among its inputs")
         if l.type == "input_layer" and l.input:
             raise HNError(f"{where}: an input_layer has no inputs")
         if l.type == "output_layer" and (len(l.input) != 1 or l.output):
@@ -303,6 +511,28 @@ def validate_graph(g: HNGraph, source: str = "HN") -> None:
             raise HNError(f"{where}: output_shapes is empty")
         if any(s != l.output_shapes[0] for s in l.output_shapes):
             raise HNError(f"{where}: output_shapes differ {l.output_shapes}; a layer has one output")
+        _check_limits_layer(g, l, source)
+        _check_params(g, l, where)
+        _check_quantization_params(l, where)
+    # then the edges between them
+    for l in g.layers.values():
+        where = f"{source}: layer '{g.scoped(l.name)}'"
+        for ref in l.input + l.output:
+            if ref not in g.layers:
+                raise HNError(f"{where}: dangling edge to '{g.scoped(ref)}', which is not a layer")
+        for i in l.input:
+            if l.name not in g.layers[i].output:
+                raise HNError(f"{source}: layer '{g.scoped(i)}' is missing the output "
+                              f"'{g.scoped(l.name)}': '{g.scoped(l.name)}' lists '{g.scoped(i)}' "
+                              f"among its inputs, but '{g.scoped(i)}' does not list it among its "
+                              f"outputs; add it there or remove the input")
+        for o in l.output:
+            if l.name not in g.layers[o].input:
+                raise HNError(f"{source}: layer '{g.scoped(o)}' is missing the input "
+                              f"'{g.scoped(l.name)}': '{g.scoped(l.name)}' lists '{g.scoped(o)}' "
+                              f"among its outputs, but '{g.scoped(o)}' does not list it among its "
+                              f"inputs; add it there (with its input_shapes entry) or remove the "
+                              f"output")
     _toposort(g, source)
     for l in g.layers.values():
         where = f"{source}: layer '{g.scoped(l.name)}'"
@@ -409,21 +639,21 @@ def infer_output_shape(l: Layer) -> list[int] | None:
         elif t == "conv":
             groups = p.get("groups", 1)
             if k[2] * groups != x[3]:
-                raise HNError(f"kernel_shape {k} with groups={groups} expects {k[2] * groups} "
-                              f"input channels, input has {x[3]}")
+                raise HNError(f"kernel_shape {k} (cin/groups = {k[2]}) with groups={groups} "
+                              f"expects {k[2] * groups} input channels, but the input {x} has {x[3]}")
             if k[3] % groups:
                 raise HNError(f"{k[3]} output channels do not split into {groups} groups")
             kh, kw, cout = k[0], k[1], k[3]
         else:
             if k[2] != x[3]:
-                raise HNError(f"kernel_shape {k} expects {k[2]} input channels, input has {x[3]}")
+                raise HNError(f"kernel_shape {k} expects {k[2]} input channels, but the input {x} has {x[3]}")
             kh, kw, cout = k[0], k[1], k[2] * k[3]
         return [-1, _conv_out(x[1], kh, s[1], d[1], p["padding"]),
                 _conv_out(x[2], kw, s[2], d[2], p["padding"]), cout]
     if t == "deconv":
         k, s = p["kernel_shape"], p["strides"]
         if k[2] != x[3]:
-            raise HNError(f"kernel_shape {k} expects {k[2]} input channels, input has {x[3]}")
+            raise HNError(f"kernel_shape {k} expects {k[2]} input channels, but the input {x} has {x[3]}")
         if p["padding"] == "VALID":
             return [-1, (x[1] - 1) * s[1] + k[0], (x[2] - 1) * s[2] + k[1], k[3]]
         return [-1, x[1] * s[1], x[2] * s[2], k[3]]

@@ -14,7 +14,8 @@ from .errors import (HailoCommunicationClosedError, HailoDataAlignmentFailureErr
                      HailoQueueIsFullError, HailoRpcFailedError, HailoRTError, HailoTimeoutError,
                      HailoUninitializedError)
 from .stream import (DEFAULT_VSTREAM_QUEUE_SIZE, DEFAULT_VSTREAM_TIMEOUT_MS, Format, FormatFlags,
-                     FormatOrder, FormatType, ImageShape, NmsInfo, QuantInfo, StreamDirection,
+                     FormatOrder, FormatType, ImageShape, NmsBurstType, NmsDefuseInfo, NmsInfo,
+                     NmsShape, QuantInfo, StreamDirection,
                      StreamInfo, StreamTransformMode, TransformParams, UserBufferFormat,
                      VStreamParams)
 from .transform import (NMS_BY_SCORE_DETECTION_DTYPE, InputTransformContext,
@@ -40,7 +41,8 @@ __all__ = [
     "HailoNotSupportedError", "HailoQueueIsFullError",
     "FormatType", "FormatOrder", "FormatFlags", "StreamDirection", "StreamTransformMode",
     "Format", "UserBufferFormat", "TransformParams", "VStreamParams", "QuantInfo", "ImageShape",
-    "NmsInfo", "StreamInfo", "DEFAULT_VSTREAM_QUEUE_SIZE", "DEFAULT_VSTREAM_TIMEOUT_MS",
+    "NmsInfo", "NmsBurstType", "NmsDefuseInfo", "NmsShape", "StreamInfo",
+    "DEFAULT_VSTREAM_QUEUE_SIZE", "DEFAULT_VSTREAM_TIMEOUT_MS",
     "InputTransformContext", "OutputTransformContext", "quantize", "dequantize",
     "NMS_BY_SCORE_DETECTION_DTYPE", "nms_by_score_frame_dtype", "nms_by_class_detections",
     "library_version", "__version__",

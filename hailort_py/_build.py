@@ -69,12 +69,21 @@ _INTEGER_DEFINE = re.compile(r"^\s*#\s*define\s+\w+\s+(0[xX][0-9a-fA-F]+|\d+)[uU
 def cdef_from_header(text: str) -> str:
     """The header as cffi's cdef: preprocessor lines dropped except integer #defines (which
     cffi turns into module constants), and the `#ifdef __cplusplus` blocks (the extern "C"
-    guards) dropped whole. Comments are left for cffi's parser, which ignores them."""
+    guards) dropped whole. A preprocessor line continued with a backslash is one line (a
+    macro such as HAILO_DEFAULT_TRANSFORM_PARAMS is dropped whole). Comments are left for
+    cffi's parser, which ignores them."""
     out = []
     in_cplusplus = False  # inside an #ifdef __cplusplus block
     nesting = 0  # #if nesting inside that block
+    continued = False  # the previous line was a preprocessor line ending in a backslash
     for line in text.splitlines():
         stripped = line.strip()
+        if continued:
+            continued = stripped.endswith("\\")
+            continue
+        if stripped.startswith("#") and stripped.endswith("\\"):
+            continued = True
+            continue
         if in_cplusplus:
             if re.match(r"#\s*if", stripped):
                 nesting += 1

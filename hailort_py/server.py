@@ -29,7 +29,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import zmq
@@ -178,9 +178,11 @@ class DeviceServer:
                 f"networks {self._networks}; {security}")
 
     def serve_forever(self, install_signal_handlers: bool | None = None,
-                      drain_timeout_s: float = 10.0) -> None:
+                      drain_timeout_s: float = 10.0, ready: Callable[[], Any] | None = None) -> None:
         """Serves until stop(), SIGINT or SIGTERM; then finishes the queued requests (at most
-        drain_timeout_s), fails what is left with HAILO_COMMUNICATION_CLOSED and closes."""
+        drain_timeout_s), fails what is left with HAILO_COMMUNICATION_CLOSED and closes.
+        ready() is called once the signal handlers are in place (where `serve` announces itself:
+        a supervisor that signals as soon as it reads the line gets a graceful stop)."""
         if install_signal_handlers is None:
             install_signal_handlers = threading.current_thread() is threading.main_thread()
         previous = {}
@@ -188,6 +190,8 @@ class DeviceServer:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, lambda *_: self._stop.set())
         try:
+            if ready is not None:
+                ready()
             self._loop(drain_timeout_s)
         finally:
             for sig, handler in previous.items():
@@ -434,8 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     except HailoRTError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(server.describe(), flush=True)
-    server.serve_forever()
+    server.serve_forever(ready=lambda: print(server.describe(), flush=True))
     print("device server stopped", flush=True)
     return 0
 

@@ -37,7 +37,10 @@ __all__ = [
     "VStreamParams",
     "QuantInfo",
     "ImageShape",
+    "NmsBurstType",
+    "NmsDefuseInfo",
     "NmsInfo",
+    "NmsShape",
     "StreamInfo",
     "DEFAULT_VSTREAM_QUEUE_SIZE",
     "DEFAULT_VSTREAM_TIMEOUT_MS",
@@ -110,6 +113,17 @@ class StreamTransformMode(enum.IntEnum):
 
     NO_TRANSFORM = 0
     TRANSFORM_COPY = 1
+
+
+class NmsBurstType(enum.IntEnum):
+    """hailo_nms_burst_type_t, HAILO_BURST_TYPE_ dropped: how the device delivers NMS
+    proposals. It changes the transfers, not the frame a transform reads."""
+
+    H8_BBOX = 0
+    H15_BBOX = 1
+    H8_PER_CLASS = 2
+    H15_PER_CLASS = 3
+    H15_PER_FRAME = 4
 
 
 _E = TypeVar("_E", bound=enum.IntEnum)
@@ -400,36 +414,130 @@ class ImageShape:
         c_shape.height, c_shape.width, c_shape.features = self.height, self.width, self.features
 
 
+def _check_keys(data: Mapping[str, Any], cls, what: str) -> None:
+    unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise HailoInvalidArgumentError(f"{what}: unknown keys {sorted(unknown)}")
+
+
+@dataclass(frozen=True)
+class NmsDefuseInfo:
+    """hailo_nms_defuse_info_t: where a defused NMS output came from. Carried (and sent
+    over the device protocol), never used by a transform."""
+
+    class_group_index: int = 0
+    original_name: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "class_group_index",
+                           _uint32(self.class_group_index, "nms defuse info class_group_index"))
+        name = self.original_name
+        if not isinstance(name, str) or "\0" in name or \
+                len(name.encode("utf-8")) >= lib.HAILO_MAX_STREAM_NAME_SIZE:
+            raise HailoInvalidArgumentError(
+                f"nms defuse info original_name: a str of at most "
+                f"{lib.HAILO_MAX_STREAM_NAME_SIZE - 1} UTF-8 bytes without NUL, got {name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class_group_index": self.class_group_index, "original_name": self.original_name}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NmsDefuseInfo:
+        data = _mapping(data, "nms defuse info")
+        _check_keys(data, cls, "nms defuse info")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class NmsShape:
+    """hailo_nms_shape_t: the host side of an NMS output. A class holds up to
+    ``max_bboxes_per_class`` detections (the device's per-chunk maximum times
+    chunks_per_frame), a by-score frame up to ``max_bboxes_total``."""
+
+    number_of_classes: int
+    max_bboxes_per_class: int
+    max_bboxes_total: int
+    max_accumulated_mask_size: int = 0
+
+
 @dataclass(frozen=True)
 class NmsInfo:
-    """hailo_nms_info_t, for device order HAILO_NMS_ON_CHIP. max_bboxes_total 0 means
-    number_of_classes * max_bboxes_per_class."""
+    """hailo_nms_info_t, for device order HAILO_NMS_ON_CHIP, HailoRT's fields in HailoRT's
+    order. A device frame is ``chunks_per_frame`` chunks of, per class, a count (at most
+    ``max_bboxes_per_class``) and that many proposals; the host frame keeps every chunk's
+    (``nms_shape``). ``max_bboxes_total`` 0 means number_of_classes * chunks_per_frame *
+    max_bboxes_per_class. ``burst_size`` / ``burst_type`` change the device frame's size
+    (HailoRT's get_nms_hw_frame_size), ``is_defused`` / ``defuse_info`` are carried only."""
 
     number_of_classes: int
     max_bboxes_per_class: int
     max_bboxes_total: int = 0
     bbox_size: int = 8
     chunks_per_frame: int = 1
+    is_defused: bool = False
+    defuse_info: NmsDefuseInfo = field(default_factory=NmsDefuseInfo)
+    burst_size: int = 0
+    burst_type: NmsBurstType = NmsBurstType.H8_BBOX
+
+    _UINT32_FIELDS = ("number_of_classes", "max_bboxes_per_class", "max_bboxes_total",
+                      "bbox_size", "chunks_per_frame", "burst_size")
 
     def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, _uint32(getattr(self, f.name), f"nms info {f.name}"))
+        for name in self._UINT32_FIELDS:
+            object.__setattr__(self, name, _uint32(getattr(self, name), f"nms info {name}"))
+        if not isinstance(self.is_defused, (bool, np.bool_)):
+            raise HailoInvalidArgumentError(
+                f"nms info is_defused: expected a bool, got {self.is_defused!r}")
+        object.__setattr__(self, "is_defused", bool(self.is_defused))
+        defuse = self.defuse_info
+        if isinstance(defuse, Mapping):
+            defuse = NmsDefuseInfo.from_dict(defuse)
+        if not isinstance(defuse, NmsDefuseInfo):
+            raise HailoInvalidArgumentError(
+                f"nms info defuse_info: expected an NmsDefuseInfo, got {defuse!r}")
+        object.__setattr__(self, "defuse_info", defuse)
+        object.__setattr__(self, "burst_type",
+                           _enum_value(NmsBurstType, self.burst_type, "nms info burst_type"))
 
-    def to_dict(self) -> dict[str, int]:
-        return dataclasses.asdict(self)
+    @property
+    def nms_shape(self) -> NmsShape:
+        """The host-side maxima (hailo_get_nms_shape); HailoInvalidArgumentError when a
+        count is 0 or a maximum is beyond a uint32."""
+        c_nms = ffi.new("hailo_nms_info_t *")
+        self._fill_c(c_nms)
+        shape = ffi.new("hailo_nms_shape_t *")
+        if lib.hailo_get_nms_shape(c_nms, shape) != lib.HAILO_SUCCESS:
+            raise HailoInvalidArgumentError(f"{self}: no NMS host shape (a count is 0, or a "
+                                            "maximum does not fit a uint32)")
+        return NmsShape(shape.number_of_classes, shape.max_bboxes_per_class,
+                        shape.max_bboxes_total, shape.max_accumulated_mask_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The five fields every reader knows, then those after chunks_per_frame that differ
+        from their defaults (so a reader written before they existed still reads every
+        stream that does not use them); the C field order."""
+        data: dict[str, Any] = {name: getattr(self, name) for name in self._UINT32_FIELDS}
+        data.update(is_defused=self.is_defused, defuse_info=self.defuse_info.to_dict(),
+                    burst_type=_enum_to_json(self.burst_type))
+        default = NmsInfo(1, 1)
+        return {f.name: data[f.name] for i, f in enumerate(dataclasses.fields(self))
+                if i < 5 or getattr(self, f.name) != getattr(default, f.name)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NmsInfo:
+        """The inverse of to_dict; the fields after chunks_per_frame may be missing (dicts
+        written before they existed) and take their defaults."""
         data = _mapping(data, "nms info")
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = set(data) - set(names)
-        if unknown:
-            raise HailoInvalidArgumentError(f"nms info: unknown keys {sorted(unknown)}")
+        _check_keys(data, cls, "nms info")
         return cls(**data)
 
     def _fill_c(self, c_nms) -> None:
-        for f in dataclasses.fields(self):
-            setattr(c_nms, f.name, getattr(self, f.name))
+        for name in self._UINT32_FIELDS:
+            setattr(c_nms, name, getattr(self, name))
+        c_nms.is_defused = self.is_defused
+        c_nms.defuse_info.class_group_index = self.defuse_info.class_group_index
+        c_nms.defuse_info.original_name = self.defuse_info.original_name.encode("utf-8")
+        c_nms.burst_type = int(self.burst_type)
 
 
 class _CStreamInfo:

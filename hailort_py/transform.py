@@ -99,12 +99,11 @@ def _host_layout(stream: StreamInfo, user: Format) -> tuple[tuple[int, ...], np.
     h, w, c = stream.shape
     if user.is_transposed != stream.format.is_transposed:  # a transpose runs
         h, w = w, h
-    nms = stream.nms_info
-    if order == FormatOrder.HAILO_NMS_BY_CLASS:
-        return (nms.number_of_classes * (1 + 5 * nms.max_bboxes_per_class),), np.dtype(np.float32)
-    if order == FormatOrder.HAILO_NMS_BY_SCORE:
-        total = nms.max_bboxes_total or nms.number_of_classes * nms.max_bboxes_per_class
-        return (), nms_by_score_frame_dtype(total)
+    if order == FormatOrder.HAILO_NMS_BY_CLASS:  # every chunk's detections (nms_shape)
+        shape = stream.nms_info.nms_shape
+        return (shape.number_of_classes * (1 + 5 * shape.max_bboxes_per_class),), np.dtype(np.float32)
+    if order == FormatOrder.HAILO_NMS_BY_SCORE:  # bytes (user type UINT8 or FLOAT32)
+        return (), nms_by_score_frame_dtype(stream.nms_info.nms_shape.max_bboxes_total)
     if order == FormatOrder.HAILO_NMS_ON_CHIP:
         return (stream.hw_frame_size,), np.dtype(np.uint8)
     shapes = {
@@ -153,7 +152,7 @@ class _TransformContext:
                 f"{type(self).__name__}: expected a StreamInfo, got {type(stream_info).__name__}")
         if isinstance(stream_info.direction, StreamDirection) and \
                 stream_info.direction != self._DIRECTION:
-            # C refuses it too, but its check_transform_params has no direction to say why
+            # C refuses it too (and its directed check says so); this names the class to use
             other = "Output" if self._DIRECTION == StreamDirection.H2D else "Input"
             raise HailoInvalidArgumentError(
                 f"{type(self).__name__}: {stream_info} is not an {self._KIND} stream; use "
@@ -216,8 +215,7 @@ class _TransformContext:
         status = self._c_create(self._c_info.ptr, self._c_params, ptr)
         if status != lib.HAILO_SUCCESS:
             msg = ffi.new("char[]", MESSAGE_SIZE)
-            check_status = lib.hailo_check_transform_params(self._c_info.ptr, self._c_params,
-                                                            msg, MESSAGE_SIZE)
+            check_status = self._c_check(self._c_info.ptr, self._c_params, msg, MESSAGE_SIZE)
             detail = ffi.string(msg).decode("utf-8", "replace") if check_status else ""
             _check(status, f"cannot create the {self._what}: {detail or 'creation failed'}")
         return ffi.gc(ptr[0], self._c_release)
@@ -362,6 +360,7 @@ class InputTransformContext(_TransformContext):
     _DIRECTION = StreamDirection.H2D
     _KIND = "input"
     _c_create = staticmethod(lib.hailo_create_input_transform_context)
+    _c_check = staticmethod(lib.hailo_check_input_transform_params)
     _c_release = staticmethod(lib.hailo_release_input_transform_context)
     _c_src_frame_size = staticmethod(lib.hailo_input_transform_context_get_src_frame_size)
     _c_dst_frame_size = staticmethod(lib.hailo_input_transform_context_get_dst_frame_size)
@@ -380,11 +379,13 @@ class OutputTransformContext(_TransformContext):
 
     ``transform(src, dst=None)``: src has ``device_shape`` / ``device_dtype`` (raw uint8 bytes,
     bytes or memoryview are accepted too), dst ``host_shape`` / ``host_dtype``. NMS by class:
-    flat float32; NMS by score: a structured scalar of ``nms_by_score_frame_dtype``."""
+    flat float32, every chunk's detections; NMS by score (user type UINT8, HailoRT's, or
+    FLOAT32: the same bytes): a structured scalar of ``nms_by_score_frame_dtype``."""
 
     _DIRECTION = StreamDirection.D2H
     _KIND = "output"
     _c_create = staticmethod(lib.hailo_create_output_transform_context)
+    _c_check = staticmethod(lib.hailo_check_output_transform_params)
     _c_release = staticmethod(lib.hailo_release_output_transform_context)
     _c_src_frame_size = staticmethod(lib.hailo_output_transform_context_get_src_frame_size)
     _c_dst_frame_size = staticmethod(lib.hailo_output_transform_context_get_dst_frame_size)

@@ -89,12 +89,20 @@ def _crop(img: np.ndarray, box, margin: float) -> np.ndarray:
 
 
 def _write(path: Path, img: np.ndarray) -> None:
+    """An image file, encoded by OpenCV (format from the suffix) and written atomically."""
     import cv2
+
+    from emulator.files import write_bytes
 
     if img.ndim == 3:
         img = cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), img):
-        raise AppError(f"cannot write image '{path}'")
+    ok, buf = cv2.imencode(path.suffix or ".png", img)
+    if not ok:
+        raise AppError(f"cannot encode image '{path}'")
+    try:
+        write_bytes(path, buf.tobytes())
+    except OSError as e:
+        raise AppError(f"cannot write image '{path}': {e.strerror or e}") from None
 
 
 def write_faces(images_dir: Path) -> tuple[Path, Path, list[str]]:
@@ -105,8 +113,9 @@ def write_faces(images_dir: Path) -> tuple[Path, Path, list[str]]:
     calib, held = images_dir / "calib", images_dir / "faces"
     for d in (calib, held):
         d.mkdir(parents=True, exist_ok=True)
-        for old in d.glob("*.png"):
-            old.unlink()
+        for pattern in ("lfw_*.png", *(f"{n}_x*.png" for n in CALIB_PHOTOS + HELD_OUT_PHOTOS)):
+            for old in d.glob(pattern):  # only what an earlier demo wrote here
+                old.unlink()
     notes = []
     lfw = skimage.data.lfw_subset()  # 200 x 25 x 25 floats in [0, 1]; the first 100 are faces
     for dest, idx in ((calib, LFW_CALIB), (held, LFW_HELD_OUT)):

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emulator.files import atomic_write
+
 from .compare import SNR_FLAG_DB, SNR_GOOD_DB, Comparison
 from .console import fmt_db, fmt_num
 
@@ -254,7 +256,11 @@ def render_html(c: Comparison, command: str = "") -> str:
 
 
 def write_report(c: Comparison, path: str | Path, command: str = "") -> Path:
+    """Render the report and write it through emulator.files.atomic_write: an interrupted write
+    leaves the old file whole (and no temporary)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(c, command), encoding="utf-8")
+    html = render_html(c, command)
+    with atomic_write(path, "w") as f:
+        f.write(html)
     return path

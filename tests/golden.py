@@ -19,6 +19,7 @@ floats are 8-hex-digit IEEE-754 float32 bit patterns):
     quant_infos <n>
     qp <zp> <scale> <lo> <hi>        (exactly n such lines)
     nms_info <classes> <max_bboxes_per_class> <max_bboxes_total> <bbox_size> <chunks_per_frame>
+             <burst_size> <burst_type>     (readers also accept the first five alone)
     user_format <type> <order> <flags>
     expected_status <int>
     src_size <bytes>
@@ -48,7 +49,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import reference_stream as ref  # noqa: E402
 from hailort_py.stream import (Format, FormatFlags, FormatOrder as O, FormatType as T,  # noqa: E402
-                               ImageShape, NmsInfo, QuantInfo, StreamDirection, StreamInfo)
+                               ImageShape, NmsBurstType, NmsDefuseInfo, NmsInfo, QuantInfo,
+                               StreamDirection, StreamInfo)
 
 MAGIC = "HGV1"
 # The committed set: the fixed cases plus this many random ones of this seed.
@@ -83,6 +85,8 @@ def _fmt(f: Format) -> str:
 def encode(case: GoldenCase) -> bytes:
     s = case.stream
     n = s.nms_info or NmsInfo(0, 0, 0, 0, 0)
+    # is_defused / defuse_info are not written: no transform reads them
+    assert not n.is_defused and n.defuse_info == NmsDefuseInfo(), case.name
     lines = [
         MAGIC,
         f"name {case.name}",
@@ -95,7 +99,7 @@ def encode(case: GoldenCase) -> bytes:
         f"quant_infos {len(s.quant_infos)}",
         *(f"qp {_qp_line(qp)}" for qp in s.quant_infos),
         f"nms_info {n.number_of_classes} {n.max_bboxes_per_class} {n.max_bboxes_total} "
-        f"{n.bbox_size} {n.chunks_per_frame}",
+        f"{n.bbox_size} {n.chunks_per_frame} {n.burst_size} {int(n.burst_type)}",
         f"user_format {_fmt(case.user_format)}",
         f"expected_status {case.expected_status}",
         f"src_size {len(case.src)}",
@@ -140,12 +144,16 @@ def decode(blob: bytes) -> GoldenCase:
     if len(qps) != ints["quant_infos"][0]:
         raise ValueError("quant_infos count does not match the qp lines")
     nms = ints["nms_info"]
+    if len(nms) not in (5, 7):
+        raise ValueError(f"nms_info has {len(nms)} values, not 5 or 7")
+    nms_fields = ("number_of_classes", "max_bboxes_per_class", "max_bboxes_total", "bbox_size",
+                  "chunks_per_frame", "burst_size", "burst_type")
     stream = StreamInfo(
         name=fields["stream_name"][0], direction=ints["direction"][0],
         format=Format(*ints["device_format"]), shape=ImageShape(*ints["shape"]),
         hw_shape=ImageShape(*ints["hw_shape"]),
         quant_info=QuantInfo(*map(_read_f32, fields["quant_info"])), quant_infos=tuple(qps),
-        nms_info=NmsInfo(*nms) if any(nms) else None)
+        nms_info=NmsInfo(**dict(zip(nms_fields, nms))) if any(nms) else None)
     src_size, expected_size = ints["src_size"][0], ints["expected_size"][0]
     if len(blob) != pos + src_size + expected_size:
         raise ValueError("data size does not match src_size + expected_size")
@@ -197,13 +205,20 @@ def random_device_frame(rng: np.random.Generator, stream: StreamInfo) -> bytes:
         dtype.newbyteorder("<")).tobytes()
 
 
-def random_nms_frame(rng: np.random.Generator, stream: StreamInfo) -> bytes:
+def random_nms_frame(rng: np.random.Generator, stream: StreamInfo, counts: str | None = None) -> bytes:
+    """A valid device NMS frame. counts: "zero", "full" (every count the maximum), "random"
+    (each count in [0, max]), or None for one of the three at random (mostly "random")."""
     n = stream.nms_info
+    if counts is None:
+        counts = str(rng.choice(["random", "random", "random", "random", "zero", "full"]))
     chunks = []
     for _ in range(n.chunks_per_frame):
         chunk = []
         for _ in range(n.number_of_classes):
-            count = int(rng.integers(0, n.max_bboxes_per_class + 1))
+            count = {"zero": 0, "full": n.max_bboxes_per_class}.get(
+                counts, None)
+            if count is None:
+                count = int(rng.integers(0, n.max_bboxes_per_class + 1))
             # scores from a few values so that ties (across classes) happen
             chunk.append([ref.nms_pack(int(rng.choice([100, 200, 300, int(rng.integers(0, 65536))])),
                                        *map(int, rng.integers(0, 4096, 4))) for _ in range(count)])
@@ -305,10 +320,13 @@ def fixed_cases() -> Iterator[GoldenCase]:
                Format(F32, O.HAILO_NMS_BY_CLASS), nms=nms, qp=nms_qp)
     yield case("out_nms_by_score", OUT, U16, O.HAILO_NMS_ON_CHIP, (1, 1, 1), None,
                Format(F32, O.HAILO_NMS_BY_SCORE), nms=nms, qp=nms_qp)
+    yield case("out_nms_by_score_u8", OUT, U16, O.HAILO_NMS_ON_CHIP, (1, 1, 1), None,
+               Format(U8, O.HAILO_NMS_BY_SCORE), nms=nms, qp=nms_qp)
     yield case("out_nms_by_score_auto_uncapped", OUT, U16, O.HAILO_NMS_ON_CHIP, (1, 1, 1), None,
                Format(T.AUTO, O.HAILO_NMS_BY_SCORE), nms=NmsInfo(2, 3, 0, 8, 1), qp=nms_qp)
     yield case("out_nms_raw", OUT, U16, O.HAILO_NMS_ON_CHIP, (1, 1, 1), None,
                Format(U16, O.HAILO_NMS_ON_CHIP), nms=nms, qp=nms_qp)
+    yield from nms_chunk_cases(rng)
     # ---- errors
     yield case("err_in_u16_to_u8", IN, U8, O.NHCW, (2, 2, 2), None, Format(U16, O.NHWC))
     yield case("err_out_u16_to_u8", OUT, U16, O.NHCW, (2, 2, 2), None, Format(U8, O.NHWC))
@@ -322,6 +340,14 @@ def fixed_cases() -> Iterator[GoldenCase]:
     yield case("err_scale_zero", IN, U8, O.NHCW, (2, 2, 3), None, Format(F32), qp=QuantInfo(0, 0, 0, 1))
     yield case("err_input_only_order_as_output", OUT, U8, O.RGB888, (2, 2, 3), (2, 2, 4),
                Format(U8, O.NHWC))
+    yield case("err_limvals_inverted", IN, U8, O.NHCW, (2, 2, 3), None, Format(F32),
+               qp=QuantInfo(128, 1 / 64, 1, -1))
+    yield case("err_nms_by_score_u16", OUT, U16, O.HAILO_NMS_ON_CHIP, (1, 1, 1), None,
+               Format(U16, O.HAILO_NMS_BY_SCORE), nms=nms, qp=nms_qp)
+    yield case("err_nms_by_score_total", OUT, U16, O.HAILO_NMS_ON_CHIP, (1, 1, 1), None,
+               Format(U8, O.HAILO_NMS_BY_SCORE), nms=NmsInfo(300, 100, 0, 8, 3), qp=nms_qp)
+    yield case("err_nms_burst_type", OUT, U16, O.HAILO_NMS_ON_CHIP, (1, 1, 1), None,
+               Format(F32, O.HAILO_NMS_BY_CLASS), nms=NmsInfo(2, 2, burst_type=5), qp=nms_qp)
     overrun = _stream("err_nms_overrun", OUT, U16, O.HAILO_NMS_ON_CHIP, (1, 1, 1), nms=nms, qp=nms_qp)
     bad = bytearray(ref.hw_frame_size(overrun))
     bad[0:2] = (nms.max_bboxes_per_class + 1).to_bytes(2, "little")
@@ -331,6 +357,36 @@ def fixed_cases() -> Iterator[GoldenCase]:
     good = make_case("err_src_size", short, Format(F32), rng)
     yield dataclasses.replace(good, expected_status=ref.INSUFFICIENT_BUFFER, src=good.src + bytes(4),
                               expected=b"")
+
+
+def nms_chunk_cases(rng: np.random.Generator) -> Iterator[GoldenCase]:
+    """HailoRT's NMS rules, case by case: 1 to 3 chunks, UINT8 and UINT16 device types,
+    every count 0 / every count the maximum / random counts, by class, by score (UINT8) and
+    raw, with and without bursts; and the example of the issue (one box per chunk)."""
+    qp = _qp(3, 1 / 512, 0, 16)
+    for chunks in (1, 2, 3):
+        for dtype in (T.UINT8, T.UINT16):
+            for counts in ("zero", "full", "random"):
+                burst = {1: 0, 2: 6, 3: 2}[chunks]  # none, above and below max_bboxes_per_class
+                nms = NmsInfo(2 + chunks, 4, 0 if counts != "random" else 5 * chunks, 8, chunks,
+                              burst_size=burst, burst_type=NmsBurstType.H8_PER_CLASS if burst else 0)
+                stream = _stream(f"nms{chunks}", OUT, dtype, O.HAILO_NMS_ON_CHIP, (1, 1, 1),
+                                 nms=nms, qp=qp)
+                src = random_nms_frame(rng, stream, counts)
+                tag = f"{chunks}chunks_{dtype.name.lower()}_{counts}"
+                for user, what in ((Format(T.AUTO, O.HAILO_NMS_BY_CLASS), "by_class"),
+                                   (Format(T.UINT8, O.HAILO_NMS_BY_SCORE), "by_score"),
+                                   (Format(dtype, O.HAILO_NMS_ON_CHIP), "raw")):
+                    if what == "raw" and counts != "random":
+                        continue
+                    yield make_case(f"out_nms_{tag}_{what}", stream, user, rng, src=src)
+    # NmsInfo(1, 1, 0, 8, 2), identity QP, one box per chunk: [2, box A, box B], 11 floats
+    example = _stream("example", OUT, T.UINT16, O.HAILO_NMS_ON_CHIP, (1, 1, 1),
+                      nms=NmsInfo(1, 1, 0, 8, 2), qp=QuantInfo(0, 1, 0, 65535))
+    frame = ref.nms_encode(example, [[[ref.nms_pack(7, 1, 2, 3, 4)]], [[ref.nms_pack(9, 5, 6, 7, 8)]]])
+    by_class = make_case("out_nms_issue_example", example, Format(), rng, src=frame)
+    assert np.frombuffer(by_class.expected, np.float32).tolist() == [2, 1, 2, 3, 4, 7, 5, 6, 7, 8, 9]
+    yield by_class
 
 
 def write_cases(cases, out: Path) -> list[Path]:

@@ -13,6 +13,10 @@ Entry points:
   output_frame(stream, user_format, dev) -> host frame (numpy array of host_shape)
   quantize / dequantize                  -> element-wise arithmetic
   nms_encode(...)                        -> a device NMS frame from proposals (for tests)
+
+NMS follows HailoRT (docs/stream-layer.md, "NMS"): the device frame has the size of
+hailort_common.hpp's get_nms_hw_frame_size, a by-class host frame keeps every proposal of
+every chunk (transform.cpp, transform__d2h_NMS), a by-score frame is bytes (user type UINT8).
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import math
 import numpy as np
 
 from hailort_py.stream import (Format, FormatFlags, FormatOrder as O, FormatType as T,
-                               StreamDirection, StreamInfo)
+                               NmsBurstType, StreamDirection, StreamInfo)
 
 # hailo_status values (docs/stream-layer.md, "Status codes")
 SUCCESS = 0
@@ -30,8 +34,11 @@ INSUFFICIENT_BUFFER = 5
 INVALID_OPERATION = 6
 INVALID_FRAME = 25
 
-ALIGN = 8  # periph padding: device frames are a multiple of this many bytes
+ALIGN = 8  # periph padding: device frames (except NMS) are a multiple of this many bytes
+MAX_FRAME = 2**32 - 1  # hw_frame_size is a uint32; host frames get the same bound
 NMS_BBOX_SIZE = 8
+NMS_BY_SCORE_MAX = 65535  # the by-score count is a uint16
+NMS_BY_SCORE_MAX_CLASSES = 65536  # and so are its class ids
 NMS_BY_SCORE_DETECTION = np.dtype([("y_min", "<f4"), ("x_min", "<f4"), ("y_max", "<f4"),
                                    ("x_max", "<f4"), ("score", "<f4"), ("class_id", "<u2")])
 assert NMS_BY_SCORE_DETECTION.itemsize == 22
@@ -60,7 +67,10 @@ ORDER_PAIRS = {
 INPUT_ONLY_HOST_ORDERS = {O.RGB4}
 YUV_DEVICE_ORDERS = {O.YUY2, O.HAILO_YYUV, O.HAILO_YYVU, O.HAILO_YYYYUV}
 NV_DEVICE_ORDERS = {O.HAILO_YYUV, O.HAILO_YYVU, O.HAILO_YYYYUV}
-NMS_HOST_FLOAT_ORDERS = {O.HAILO_NMS_BY_CLASS, O.HAILO_NMS_BY_SCORE}
+NMS_HOST_FLOAT_ORDERS = {O.HAILO_NMS_BY_CLASS, O.HAILO_NMS_BY_SCORE}  # the decoded NMS orders
+# user types of the decoded NMS orders; AUTO resolves to the first (HailoRT's
+# get_default_nms_format_type: a by-score frame is bytes)
+NMS_HOST_TYPES = {O.HAILO_NMS_BY_CLASS: (T.FLOAT32,), O.HAILO_NMS_BY_SCORE: (T.UINT8, T.FLOAT32)}
 
 
 def align_up(n: int, a: int) -> int:
@@ -121,12 +131,18 @@ def resolve(stream: StreamInfo, user: Format) -> Format:
         order = ORDER_PAIRS[stream.format.order][0][0]
     utype = user.type
     if utype == T.AUTO:
-        utype = T.FLOAT32 if order in NMS_HOST_FLOAT_ORDERS else stream.format.type
+        utype = NMS_HOST_TYPES[order][0] if order in NMS_HOST_TYPES else stream.format.type
     return Format(utype, order, user.flags)
 
 
 def _qp_ok(qp) -> bool:
     return math.isfinite(qp.qp_scale) and qp.qp_scale > 0
+
+
+def _limvals_usable(qp) -> bool:
+    """A quantize clips with the limvals unless the QP is the identity; HailoRT's clip and
+    this layer's agree only when limvals_min <= limvals_max (neither NaN)."""
+    return (qp.qp_scale == 1.0 and qp.qp_zp == 0.0) or qp.limvals_min <= qp.limvals_max
 
 
 def check(stream: StreamInfo, user: Format) -> tuple[int, Format | None]:
@@ -145,7 +161,8 @@ def check(stream: StreamInfo, user: Format) -> tuple[int, Format | None]:
     if is_nms:
         n = stream.nms_info
         if (n is None or n.number_of_classes == 0 or n.max_bboxes_per_class == 0
-                or n.bbox_size != NMS_BBOX_SIZE or n.chunks_per_frame == 0):
+                or n.bbox_size != NMS_BBOX_SIZE or n.chunks_per_frame == 0
+                or not _known(NmsBurstType, n.burst_type)):
             return INVALID_ARGUMENT, None
     else:
         if 0 in tuple(stream.shape) or any(hw < s for hw, s in zip(stream.hw_shape, stream.shape)):
@@ -169,8 +186,8 @@ def check(stream: StreamInfo, user: Format) -> tuple[int, Format | None]:
     if dev.order in YUV_DEVICE_ORDERS or resolved.order == O.HAILO_NMS_ON_CHIP:
         if utype != dtype:
             return INVALID_OPERATION, None
-    elif resolved.order in NMS_HOST_FLOAT_ORDERS:
-        if utype != T.FLOAT32:
+    elif resolved.order in NMS_HOST_TYPES:
+        if utype not in NMS_HOST_TYPES[resolved.order]:
             return INVALID_OPERATION, None
     elif utype == T.UINT16 and dtype == T.UINT8 and stream.direction == IN:
         return INVALID_OPERATION, None  # narrowing user UINT16 -> device UINT8
@@ -194,6 +211,19 @@ def check(stream: StreamInfo, user: Format) -> tuple[int, Format | None]:
     if host_transposed(stream, resolved) and (
             dev.order in YUV_DEVICE_ORDERS or is_nms or dev.order in (O.NC, O.RGB888)):
         return INVALID_OPERATION, None
+    # sizes (NMS: the counts that can make a frame too big)
+    if is_nms:
+        n = stream.nms_info
+        if hw_frame_size(stream) > MAX_FRAME:
+            return INVALID_ARGUMENT, None
+        if resolved.order == O.HAILO_NMS_BY_SCORE and (
+                _nms_total(n) > NMS_BY_SCORE_MAX or n.number_of_classes > NMS_BY_SCORE_MAX_CLASSES):
+            return INVALID_ARGUMENT, None
+        if resolved.order == O.HAILO_NMS_BY_CLASS and host_frame_size(stream, resolved) > MAX_FRAME:
+            return INVALID_ARGUMENT, None
+    # the quantize step needs usable limvals (an input's QP, user type FLOAT32)
+    if stream.direction == IN and utype == T.FLOAT32 and not _limvals_usable(stream.quant_info):
+        return INVALID_ARGUMENT, None
     return SUCCESS, resolved
 
 
@@ -209,19 +239,39 @@ def is_transformation_required(stream: StreamInfo, user: Format) -> bool:
         return True
     if dev.order == O.F8CR and stream.shape.features > 8:
         return True
+    if dev.order == O.HAILO_NMS_ON_CHIP:
+        return False  # raw NMS: never padded, a copy
     return _device_payload_bytes(stream) % ALIGN != 0
 
 
 # ---------------------------------------------------------------------------- sizes ---
+def nms_host_per_class(n) -> int:
+    """Most proposals of one class in a host frame: every chunk's (layer_info.hpp: the
+    vstream's nms_shape.max_bboxes_per_class is max_bboxes_per_class * chunks_per_frame)."""
+    return n.max_bboxes_per_class * n.chunks_per_frame
+
+
 def _nms_total(n) -> int:
-    return n.max_bboxes_total or n.number_of_classes * n.max_bboxes_per_class
+    return n.max_bboxes_total or n.number_of_classes * nms_host_per_class(n)
+
+
+def nms_reach(n) -> int:
+    """The bytes the counts of a valid device frame can reach."""
+    return n.chunks_per_frame * n.number_of_classes * (2 + n.max_bboxes_per_class * NMS_BBOX_SIZE)
+
+
+def nms_frame_size(n) -> int:
+    """hailort_common.hpp, get_nms_hw_frame_size: every class slot has room for
+    max(burst_size, max_bboxes_per_class) proposals, and the frame for one more burst."""
+    slot = max(n.burst_size, n.max_bboxes_per_class)
+    return (n.chunks_per_frame * n.number_of_classes * (2 + n.bbox_size * slot)
+            + n.bbox_size * n.burst_size)
 
 
 def _device_payload_bytes(stream: StreamInfo) -> int:
     dev = stream.format
     if dev.order == O.HAILO_NMS_ON_CHIP:
-        n = stream.nms_info
-        return n.chunks_per_frame * n.number_of_classes * (2 + n.max_bboxes_per_class * NMS_BBOX_SIZE)
+        return nms_frame_size(stream.nms_info)
     hh, hw, hc = stream.hw_shape
     elements = {
         O.NHCW: hh * hc * hw, O.NHWC: hh * hw * hc, O.FCR: hh * hw * hc,
@@ -233,6 +283,8 @@ def _device_payload_bytes(stream: StreamInfo) -> int:
 
 
 def hw_frame_size(stream: StreamInfo) -> int:
+    if stream.format.order == O.HAILO_NMS_ON_CHIP:
+        return _device_payload_bytes(stream)  # HailoRT's size, not padded
     return align_up(_device_payload_bytes(stream), ALIGN)
 
 
@@ -254,7 +306,7 @@ def host_shape(stream: StreamInfo, user: Format) -> tuple[int, ...]:
     h, w = _hw(stream, user)
     if order == O.HAILO_NMS_BY_CLASS:
         n = stream.nms_info
-        return (n.number_of_classes * (1 + 5 * n.max_bboxes_per_class),)
+        return (n.number_of_classes * (1 + 5 * nms_host_per_class(n)),)
     if order == O.HAILO_NMS_BY_SCORE:
         return ()
     if order == O.HAILO_NMS_ON_CHIP:
@@ -469,9 +521,10 @@ def nms_encode(stream: StreamInfo, chunks: list[list[list[int]]]) -> bytes:
 
 
 def nms_decode(stream: StreamInfo, device: bytes) -> list[list[int]]:
-    """Device frame -> per class, the merged proposals (chunk order, capped per class)."""
+    """Device frame -> per class, every proposal of that class of every chunk, in chunk
+    order (HailoRT's transform__d2h_NMS keeps them all)."""
     n = stream.nms_info
-    payload = n.chunks_per_frame * n.number_of_classes * (2 + n.max_bboxes_per_class * NMS_BBOX_SIZE)
+    payload = nms_reach(n)
     merged: list[list[int]] = [[] for _ in range(n.number_of_classes)]
     offset = 0
     for _ in range(n.chunks_per_frame):
@@ -483,9 +536,8 @@ def nms_decode(stream: StreamInfo, device: bytes) -> list[list[int]]:
             if count > n.max_bboxes_per_class or offset + count * NMS_BBOX_SIZE > payload:
                 raise NmsFrameError(f"class {cls}: count {count}")
             for i in range(count):
-                p = int.from_bytes(device[offset + 8 * i: offset + 8 * i + 8], "little")
-                if len(merged[cls]) < n.max_bboxes_per_class:
-                    merged[cls].append(p)
+                merged[cls].append(int.from_bytes(device[offset + 8 * i: offset + 8 * i + 8],
+                                                  "little"))
             offset += count * NMS_BBOX_SIZE
     return merged
 
@@ -508,7 +560,7 @@ def _nms_output(stream: StreamInfo, user: Format, device: bytes) -> np.ndarray:
         return out
     total = _nms_total(n)
     detections = [(nms_unpack(p), cls) for cls, proposals in enumerate(merged) for p in proposals]
-    detections.sort(key=lambda d: -d[0][4])  # stable: ties keep class, then device order
+    detections.sort(key=lambda d: -d[0][4])  # stable: ties keep class, chunk, device order
     detections = detections[:total]
     out = np.zeros((), nms_by_score_frame_dtype(total))
     out["count"] = len(detections)

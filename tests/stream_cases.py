@@ -14,7 +14,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import reference_stream as ref  # noqa: E402
 from hailort_py.stream import (Format, FormatFlags, FormatOrder as O, FormatType as T,  # noqa: E402
-                               ImageShape, NmsInfo, QuantInfo, StreamDirection, StreamInfo)
+                               ImageShape, NmsBurstType, NmsInfo, QuantInfo, StreamDirection,
+                               StreamInfo)
 
 IN, OUT = StreamDirection.H2D, StreamDirection.D2H
 NO_TRANSPOSE_ORDERS = {O.NC, O.RGB888, O.HAILO_NMS_ON_CHIP} | ref.YUV_DEVICE_ORDERS
@@ -37,8 +38,8 @@ class Config:
 def _user_types(direction, device_type, device_order, host_order):
     if device_order in ref.YUV_DEVICE_ORDERS or host_order == O.HAILO_NMS_ON_CHIP:
         return [device_type]
-    if host_order in ref.NMS_HOST_FLOAT_ORDERS:
-        return [T.FLOAT32, T.AUTO]
+    if host_order in ref.NMS_HOST_TYPES:  # by class FLOAT32; by score UINT8 (or FLOAT32)
+        return [*ref.NMS_HOST_TYPES[host_order], T.AUTO]
     types = [T.FLOAT32, device_type]
     if direction == IN and device_type == T.UINT16:
         types.append(T.UINT8)  # widening
@@ -119,9 +120,13 @@ def random_shapes(rng: np.random.Generator, config: Config, wide: bool = False) 
 
 
 def random_nms_info(rng: np.random.Generator) -> NmsInfo:
-    classes, per_class = int(rng.integers(1, 5)), int(rng.integers(1, 6))
-    total = 0 if rng.random() < 0.3 else int(rng.integers(1, classes * per_class + 3))
-    return NmsInfo(classes, per_class, total, 8, int(rng.integers(1, 4)))
+    """1 to 3 chunks; sometimes bursts (below or above max_bboxes_per_class), which change
+    the device frame's size and nothing else."""
+    classes, per_class, chunks = int(rng.integers(1, 5)), int(rng.integers(1, 6)), int(rng.integers(1, 4))
+    total = 0 if rng.random() < 0.3 else int(rng.integers(1, classes * chunks * per_class + 3))
+    burst = int(rng.integers(1, 9)) if rng.random() < 0.3 else 0
+    return NmsInfo(classes, per_class, total, 8, chunks, burst_size=burst,
+                   burst_type=NmsBurstType(int(rng.integers(0, 5))) if burst else NmsBurstType.H8_BBOX)
 
 
 def random_stream(rng: np.random.Generator, config: Config, name: str = "s",

@@ -220,17 +220,13 @@ def _arrays_identical(a: dict, b: dict) -> bool:
 
 def test_har_round_trip_is_exact(onet_runner, mtcnn_images_48, tmp_path):
     r = _fresh(onet_runner)
-    rng = np.random.default_rng(1)
     fp = {k: (v * 1.01).astype(np.float32) for k, v in r.native_params.items()}
     r.set_fp_optimized_params(fp)
-    r.quantized_params = {  # opaque to the float half: any dtypes and shapes must survive
-        "onet/conv1/q_kernel:0": rng.integers(-128, 128, (3, 3, 3, 32)).astype(np.int8),
-        "onet/conv1/rescale_m:0": rng.integers(0, 2 ** 15, 32).astype(np.int32),
-        "onet/conv1/lut:0": rng.integers(0, 2 ** 16, 65536).astype(np.uint16),
-        "onet/input_layer1/scale": np.float64(0.0078125),
-        "onet/output_layer3/limvals": np.array([0.0, 1.0]),
-        "empty": np.zeros((0, 4), np.int64),
-    }
+    from emulator import run_quantization_from_np
+
+    # real quantized params (checked against the HN when the HAR loads): int8 / int16 weights,
+    # int32 mantissas, float scales, tables... every dtype, shape and byte must survive
+    run_quantization_from_np(r, mtcnn_images_48, calib_num_batch=2, batch_size=16)
     r.model_script = "quantization_param({conv*}, bias_mode=double_scale_initialization)\n"
     r.stream_infos = [{"name": "onet/input_layer1", "direction": "h2d", "shape": [48, 48, 3],
                        "quant_info": {"qp_scale": 0.0078125, "qp_zp": 128.0}}]

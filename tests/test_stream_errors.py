@@ -78,6 +78,16 @@ CREATION_ERRORS = [
     ("nms_by_class_uint8", stream(direction=OUT, dtype=T.UINT16, order=O.HAILO_NMS_ON_CHIP,
                                   shape=(1, 1, 1), hw=(1, 1, 1), nms=NmsInfo(2, 2)),
      Format(T.UINT8, O.HAILO_NMS_BY_CLASS), HailoInvalidOperationError),
+    ("nms_by_score_uint16", stream(direction=OUT, dtype=T.UINT16, order=O.HAILO_NMS_ON_CHIP,
+                                   shape=(1, 1, 1), hw=(1, 1, 1), nms=NmsInfo(2, 2)),
+     Format(T.UINT16, O.HAILO_NMS_BY_SCORE), HailoInvalidOperationError),
+    ("nms_burst_type", stream(direction=OUT, dtype=T.UINT16, order=O.HAILO_NMS_ON_CHIP,
+                              shape=(1, 1, 1), hw=(1, 1, 1), nms=NmsInfo(2, 2, burst_type=5)),
+     Format(T.FLOAT32, O.HAILO_NMS_BY_CLASS), HailoInvalidArgumentError),
+    ("limvals_inverted", stream(qp=QuantInfo(128, 1 / 64, 1, -1)), Format(T.FLOAT32),
+     HailoInvalidArgumentError),
+    ("limvals_nan", stream(qp=QuantInfo(128, 1 / 64, float("nan"), 1)), Format(T.FLOAT32),
+     HailoInvalidArgumentError),
 ]
 
 
@@ -128,7 +138,7 @@ def test_every_unsupported_order_pair_is_invalid_operation(direction):
 @settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), mutation=st.sampled_from(
     ["zero_dim", "hw_smaller", "qp_count", "scale", "device_type_auto", "device_float32",
-     "narrowing"]))
+     "narrowing", "limvals"]))
 def test_single_fault_streams_fail_as_the_reference_says(seed, mutation):
     rng = np.random.default_rng(seed)
     configs = [c for c in stream_cases.supported_configs()
@@ -153,6 +163,19 @@ def test_single_fault_streams_fail_as_the_reference_says(seed, mutation):
     elif mutation == "scale":
         bad = float(rng.choice([0.0, -0.5, np.inf, np.nan]))
         s = dataclasses.replace(s, quant_info=dataclasses.replace(s.quant_info, qp_scale=bad))
+    elif mutation == "limvals":  # inverted or NaN: refused where a quantize step uses them
+        qp = s.quant_info
+        above = float(np.nextafter(np.float32(qp.limvals_max), np.float32(np.inf)))
+        lo, hi = ((above, qp.limvals_max) if rng.random() < 0.7
+                  else (float(rng.choice([np.nan, qp.limvals_min])), np.nan))
+        s = dataclasses.replace(s, quant_info=dataclasses.replace(qp, limvals_min=lo, limvals_max=hi))
+        quantizes = (config.direction == IN and ref.resolve(s, user).type == T.FLOAT32
+                     and not s.quant_info.is_identity)
+        if not quantizes:
+            assert ref.check(s, user)[0] == ref.SUCCESS
+            context_class(s)(s, user)  # not used: accepted
+            return
+        assert ref.check(s, user)[0] == ref.INVALID_ARGUMENT
     elif mutation == "device_type_auto":
         s = dataclasses.replace(s, format=dataclasses.replace(s.format, type=T.AUTO))
     elif mutation == "device_float32":
@@ -169,6 +192,42 @@ def test_single_fault_streams_fail_as_the_reference_says(seed, mutation):
     if status == ref.SUCCESS:
         return  # the mutation did not break this particular stream (e.g. 0 on a hw pad axis)
     assert_create_fails(s, user, error_class(status))
+
+
+def test_unordered_limvals_are_refused_where_a_quantize_uses_them():
+    """HailoRT's clip (x >= hi -> hi, else x <= lo -> lo) and this layer's (x to lo, then to
+    hi) agree only for lo <= hi: with lo > hi (or a NaN bound) a quantizing context is refused,
+    naming the stream, rather than pick one result."""
+    bad = QuantInfo(128, 1 / 64, 1, -1)
+    message = assert_create_fails(stream(qp=bad), Format(T.FLOAT32), HailoInvalidArgumentError)
+    assert "limvals [1, -1] are not ordered" in message
+    # no quantize step, an output (dequantize only), the identity QP (never clips): accepted
+    InputTransformContext(stream(qp=bad), Format(T.UINT8))
+    OutputTransformContext(stream(direction=OUT, qp=bad), Format(T.FLOAT32))
+    InputTransformContext(stream(qp=QuantInfo(0, 1, 1, -1)), Format(T.FLOAT32))
+    InputTransformContext(stream(qp=bad), TransformParams(Format(T.FLOAT32), 0))  # NO_TRANSFORM
+    # the standalone quantize refuses them too (not for the identity), dequantize does not care
+    from hailort_py import dequantize, quantize
+    with pytest.raises(HailoInvalidArgumentError):
+        quantize(np.float32([0.5]), bad)
+    assert quantize(np.float32([0.5, 7]), QuantInfo(0, 1, 1, -1)).tolist() == [0, 7]
+    assert dequantize(np.uint8([130]), bad).tolist() == [0.03125]
+    # equal limvals are ordered
+    InputTransformContext(stream(qp=QuantInfo(128, 1 / 64, 1, 1)), Format(T.FLOAT32))
+
+
+def test_directed_checks_say_what_creation_says():
+    """hailo_check_input/output_transform_params take the direction the context would have."""
+    out = stream(direction=OUT)
+    params = TransformParams(Format(T.FLOAT32))._to_c()
+    msg = ffi.new("char[]", 512)
+    c = out._to_c()
+    assert lib.hailo_check_transform_params(c.ptr, params, msg, 512) == lib.HAILO_SUCCESS
+    assert lib.hailo_check_output_transform_params(c.ptr, params, msg, 512) == lib.HAILO_SUCCESS
+    assert lib.hailo_check_input_transform_params(c.ptr, params, msg, 512) == \
+        lib.HAILO_INVALID_ARGUMENT
+    assert ffi.string(msg).decode() == ("stream 'cam0': the stream is an output (D2H), but this "
+                                        "is an input transform context")
 
 
 # --------------------------------------------------------- buffer errors (Python) ---

@@ -96,7 +96,8 @@ static void fuzz_transform(reader *r, const hailo_stream_info_t *si, const hailo
         if (st == HAILO_SUCCESS && p->transform_mode == HAILO_STREAM_TRANSFORM_COPY &&
             hailo_resolve_user_format(si, &p->user_buffer_format, &res) == HAILO_SUCCESS &&
             (si->format.order != HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP ||
-             (si->nms_info.number_of_classes <= 64 && si->nms_info.max_bboxes_per_class <= 64))) {
+             (si->nms_info.number_of_classes <= 64 &&
+              (uint64_t)si->nms_info.chunks_per_frame * si->nms_info.max_bboxes_per_class <= 256))) {
             trap_if(ref_host_bytes(si, &res) != host || ref_dev_bytes(si) != dev);
             if (out) trap_if(ref_output(si, &res, src, want) != HAILO_SUCCESS);
             else ref_input(si, &res, src, want);
@@ -129,7 +130,9 @@ static void fuzz_quantize(reader *r)
     if (x && codes && y) {
         for (size_t i = 0; i < n; i++) x[i] = f32(r);
         hailo_status st = hailo_quantize_input_buffer(x, codes, n, t, &q);
-        int valid = isfinite(q.qp_scale) && q.qp_scale > 0.0f;
+        /* a usable scale; limvals ordered unless the QP is the identity (which never clips) */
+        int valid = isfinite(q.qp_scale) && q.qp_scale > 0.0f &&
+                    ((q.qp_scale == 1.0f && q.qp_zp == 0.0f) || q.limvals_min <= q.limvals_max);
         trap_if(st != (valid ? HAILO_SUCCESS : HAILO_INVALID_ARGUMENT));
         if (st == HAILO_SUCCESS) {
             for (size_t i = 0; i < n; i++) {
@@ -150,13 +153,34 @@ static void fuzz_quantize(reader *r)
     free(y);
 }
 
+/* nms_info from the fuzzer's bytes: small counts, sometimes raw 32-bit values */
+static hailo_nms_info_t nms_info(reader *r, int raw)
+{
+    hailo_nms_info_t n;
+    memset(&n, 0, sizeof n);
+    n.number_of_classes = raw ? u32(r) : u8(r) % 9u;
+    n.max_bboxes_per_class = raw ? u32(r) : u8(r) % 9u;
+    n.max_bboxes_total = raw ? u32(r) : u8(r) % 40u;
+    n.bbox_size = (u8(r) % 8) ? 8u : u8(r);
+    n.chunks_per_frame = raw ? u32(r) : u8(r) % 4u;
+    uint8_t burst = u8(r);
+    n.burst_size = raw ? u32(r) : (burst % 3 ? 0u : burst % 13u);
+    n.burst_type = (hailo_nms_burst_type_t)(raw ? u32(r) : u8(r) % 6u);
+    n.is_defused = u8(r) & 1;
+    n.defuse_info.class_group_index = u8(r);
+    return n;
+}
+
 static void fuzz_nms(reader *r)
 {
-    hailo_nms_info_t n = {u8(r) % 9, u8(r) % 9, u8(r) % 40, (u8(r) % 8) ? 8u : u8(r), u8(r) % 4};
+    hailo_nms_info_t n = nms_info(r, 0);
     hailo_quant_info_t q = {f32(r), f32(r), 0.0f, 1.0f};
-    size_t sn = u8(r) % 4 ? (size_t)n.chunks_per_frame * n.number_of_classes * (2 + 8 * (size_t)n.max_bboxes_per_class) : u8(r);
-    size_t dc = (size_t)n.number_of_classes * (1 + 5 * (size_t)n.max_bboxes_per_class) * 4;
-    size_t total = n.max_bboxes_total ? n.max_bboxes_total : (size_t)n.number_of_classes * n.max_bboxes_per_class;
+    size_t reach = (size_t)n.chunks_per_frame * n.number_of_classes * (2 + 8 * (size_t)n.max_bboxes_per_class);
+    uint8_t how = u8(r) % 6;
+    size_t sn = how == 0 ? u8(r) : how == 1 ? reach + u8(r) : reach;
+    size_t dc = (size_t)n.number_of_classes * (1 + 5 * (size_t)n.chunks_per_frame * n.max_bboxes_per_class) * 4;
+    size_t total = n.max_bboxes_total ? n.max_bboxes_total
+                                      : (size_t)n.number_of_classes * n.chunks_per_frame * n.max_bboxes_per_class;
     size_t ds = 2 + total * 22;
     unsigned char *src = malloc(sn ? sn : 1), *dst = malloc(dc ? dc : 1), *dst2 = malloc(ds);
     if (src && dst && dst2) {
@@ -220,9 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (uint32_t i = 0; i < count; i++) qps[i] = (hailo_quant_info_t){f32(&r), f32(&r), 0.0f, 1.0f};
     si.quant_infos = count ? qps : NULL;
     si.quant_infos_count = count;
-    si.nms_info = (hailo_nms_info_t){raw ? u32(&r) : u8(&r) % 9u, raw ? u32(&r) : u8(&r) % 9u,
-                                     raw ? u32(&r) : u8(&r) % 40u, (u8(&r) % 8) ? 8u : u8(&r),
-                                     raw ? u32(&r) : u8(&r) % 4u};
+    si.nms_info = nms_info(&r, raw);
     uint8_t fill = u8(&r) % 4;
     if (fill < 2) (void)hailo_fill_hw_frame_size(&si);
     else if (fill == 3) si.hw_frame_size = u32(&r), si.hw_data_bytes = u8(&r) % 4u;
@@ -240,6 +262,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hailo_status st = hailo_check_transform_params(&si, &p, msz ? msg : NULL, msz);
     trap_if(msz > 0 && memchr(msg, 0, msz) == NULL);
     free(msg);
+    /* the directed checks: the stream's own direction agrees, the other one refuses */
+    if ((uint32_t)si.direction <= 1u) {
+        int in = si.direction == HAILO_H2D_STREAM;
+        trap_if((in ? hailo_check_input_transform_params(&si, &p, NULL, 0)
+                    : hailo_check_output_transform_params(&si, &p, NULL, 0)) != st);
+        trap_if((in ? hailo_check_output_transform_params(&si, &p, NULL, 0)
+                    : hailo_check_input_transform_params(&si, &p, NULL, 0)) != HAILO_INVALID_ARGUMENT);
+    }
+    hailo_nms_shape_t shape;
+    (void)hailo_get_nms_shape(&si.nms_info, &shape);
     hailo_format_t res;
     (void)hailo_resolve_user_format(&si, &p.user_buffer_format, &res);
     bool b;

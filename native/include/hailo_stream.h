@@ -28,11 +28,12 @@ extern "C" {
 #endif
 
 #define HAILO_STREAM_LAYER_VERSION_MAJOR 0
-#define HAILO_STREAM_LAYER_VERSION_MINOR 1
+#define HAILO_STREAM_LAYER_VERSION_MINOR 2
 #define HAILO_STREAM_LAYER_VERSION_REVISION 0
 
 #define HAILO_MAX_STREAM_NAME_SIZE 128
-/* Every device frame is padded up to a multiple of this many bytes (periph padding). */
+/* Every device frame except NMS is padded up to a multiple of this many bytes (periph
+ * padding). NMS frames have HailoRT's size (hailo_get_hw_frame_size), unpadded. */
 #define HAILO_HW_FRAME_ALIGNMENT 8
 /* Largest number of per-feature quant infos an output stream may carry. */
 #define HAILO_MAX_QUANT_INFOS 4096
@@ -40,6 +41,8 @@ extern "C" {
 #define HAILO_NMS_ON_CHIP_BBOX_SIZE 8
 /* Size of one HAILO_NMS_BY_SCORE detection: 5 float32 + uint16 class id, packed. */
 #define HAILO_NMS_BY_SCORE_DETECTION_SIZE 22
+/* A HAILO_NMS_BY_SCORE frame counts its detections in a uint16. */
+#define HAILO_NMS_BY_SCORE_MAX_DETECTIONS 65535
 /* Room for a human-readable message (errors, step descriptions), NUL included. */
 #define HAILO_MAX_MESSAGE_SIZE 512
 
@@ -156,14 +159,50 @@ typedef struct {
     float limvals_max;
 } hailo_quant_info_t;
 
-/* NMS output description (device order HAILO_NMS_ON_CHIP). */
+/* Where a defused NMS output came from (HailoRT's hailo_nms_defuse_info_t). Carried, never
+ * used by a transform: hailo_fuse_nms_frames is not part of this layer. */
+typedef struct {
+    uint32_t class_group_index;
+    char original_name[HAILO_MAX_STREAM_NAME_SIZE];
+} hailo_nms_defuse_info_t;
+
+/* How the device delivers NMS proposals (HailoRT's values). It changes the transfers, not
+ * the frame a transform reads; any of these is accepted. */
+typedef enum {
+    HAILO_BURST_TYPE_H8_BBOX = 0,
+    HAILO_BURST_TYPE_H15_BBOX = 1,
+    HAILO_BURST_TYPE_H8_PER_CLASS = 2,
+    HAILO_BURST_TYPE_H15_PER_CLASS = 3,
+    HAILO_BURST_TYPE_H15_PER_FRAME = 4,
+    HAILO_BURST_TYPE_COUNT = 5
+} hailo_nms_burst_type_t;
+
+/*
+ * NMS output description (device order HAILO_NMS_ON_CHIP), field for field HailoRT's
+ * hailo_nms_info_t. A device frame is chunks_per_frame chunks; a chunk holds, for every
+ * class, a uint16 count (at most max_bboxes_per_class) then that many proposals. The host
+ * frame keeps every proposal of every chunk: a class holds up to
+ * chunks_per_frame * max_bboxes_per_class of them (hailo_get_nms_shape).
+ */
 typedef struct {
     uint32_t number_of_classes;
-    uint32_t max_bboxes_per_class;
-    uint32_t max_bboxes_total;  /* cap for HAILO_NMS_BY_SCORE; 0 means classes * per class */
-    uint32_t bbox_size;         /* bytes per device proposal: HAILO_NMS_ON_CHIP_BBOX_SIZE */
-    uint32_t chunks_per_frame;  /* the device frame holds this many per-class blocks, merged */
+    uint32_t max_bboxes_per_class; /* per class and chunk, on the device                     */
+    uint32_t max_bboxes_total;     /* cap of HAILO_NMS_BY_SCORE; 0: classes * chunks * per class */
+    uint32_t bbox_size;            /* bytes per device proposal: HAILO_NMS_ON_CHIP_BBOX_SIZE  */
+    uint32_t chunks_per_frame;
+    bool is_defused;               /* carried, not used by a transform                        */
+    hailo_nms_defuse_info_t defuse_info;
+    uint32_t burst_size;           /* proposals per burst; 0 or 1 when the device sends no bursts */
+    hailo_nms_burst_type_t burst_type;
 } hailo_nms_info_t;
+
+/* The host side of an NMS output (HailoRT's hailo_nms_shape_t, as in its vstream info). */
+typedef struct {
+    uint32_t number_of_classes;
+    uint32_t max_bboxes_per_class; /* nms_info's times chunks_per_frame                     */
+    uint32_t max_bboxes_total;     /* nms_info's, or number_of_classes * the above when 0     */
+    uint32_t max_accumulated_mask_size; /* HAILO_NMS_WITH_BYTE_MASK only: always 0 here       */
+} hailo_nms_shape_t;
 
 /*
  * What the network expects (H2D) or returns (D2H). `shape` is the logical shape, `hw_shape`
@@ -193,6 +232,11 @@ typedef struct {
     hailo_format_t user_buffer_format;
 } hailo_transform_params_t;
 
+/* HailoRT's default transform params: copy with AUTO type and order (the legacy QUANTIZED
+ * flag is ignored here). An initializer for C and C++:
+ *   hailo_transform_params_t params = HAILO_DEFAULT_TRANSFORM_PARAMS; */
+#define HAILO_DEFAULT_TRANSFORM_PARAMS { HAILO_STREAM_TRANSFORM_COPY, { HAILO_FORMAT_TYPE_AUTO, HAILO_FORMAT_ORDER_AUTO, HAILO_FORMAT_FLAGS_QUANTIZED } }
+
 /* The part of a vstream's params a host program sets. */
 typedef struct {
     hailo_format_t user_buffer_format;
@@ -211,20 +255,28 @@ size_t hailo_get_format_type_size(hailo_format_type_t type);
 size_t hailo_get_shape_size(const hailo_3d_image_shape_t *shape, hailo_format_order_t order);
 
 /* Bytes of one device frame of the stream: its hw_shape in its device order, times
- * hw_data_bytes, padded up to HAILO_HW_FRAME_ALIGNMENT. For NMS: chunks * classes *
- * (2 + max_bboxes_per_class * bbox_size), padded. 0 on bad arguments. */
+ * hw_data_bytes, padded up to HAILO_HW_FRAME_ALIGNMENT. For NMS, HailoRT's
+ * get_nms_hw_frame_size, not padded: chunks * classes * (2 + bbox_size * max(burst_size,
+ * max_bboxes_per_class)) + bbox_size * burst_size. 0 on bad arguments or above 4 GiB - 1. */
 size_t hailo_get_hw_frame_size(const hailo_stream_info_t *stream_info);
 
 /* Fills stream_info->hw_data_bytes and hw_frame_size from its format and hw_shape. */
 hailo_status hailo_fill_hw_frame_size(hailo_stream_info_t *stream_info);
 
 /* Bytes of one host frame the user passes for this stream with these params (AUTO
- * resolved). NMS by class: classes * (1 + 5 * max_bboxes_per_class) * 4. NMS by score:
- * 2 + max_bboxes_total * 22. 0 when the pair is not supported. */
+ * resolved). NMS by class: classes * (1 + 5 * chunks * max_bboxes_per_class) * 4. NMS by
+ * score: 2 + total * 22, total from hailo_get_nms_shape. 0 when the pair is not supported. */
 size_t hailo_get_host_frame_size(const hailo_stream_info_t *stream_info,
                                  const hailo_transform_params_t *transform_params);
 
-/* AUTO type/order of the user format replaced by what the stream resolves them to. */
+/* The host shape of an NMS output: per-class maximum chunks_per_frame * max_bboxes_per_class,
+ * total maximum max_bboxes_total or classes * that. HAILO_INVALID_ARGUMENT: NULL, a zero
+ * classes / max_bboxes_per_class / chunks_per_frame, or a maximum above UINT32_MAX. */
+hailo_status hailo_get_nms_shape(const hailo_nms_info_t *nms_info, hailo_nms_shape_t *nms_shape);
+
+/* AUTO type/order of the user format replaced by what the stream resolves them to: the
+ * first host order of the device order; the device type, except FLOAT32 for
+ * HAILO_NMS_BY_CLASS and UINT8 for HAILO_NMS_BY_SCORE (HailoRT's defaults). */
 hailo_status hailo_resolve_user_format(const hailo_stream_info_t *stream_info,
                                        const hailo_format_t *user_format,
                                        hailo_format_t *resolved);
@@ -250,10 +302,21 @@ hailo_status hailo_is_output_transformation_required(const hailo_stream_info_t *
                                                      bool *required);
 
 /*
- * Checks that a context can be made for this stream and user params, without making one.
- * On failure writes a message naming the stream and what is wrong into msg (at most
- * msg_size bytes, NUL-terminated; msg may be NULL). Borrowed arguments.
+ * Check a (stream, user params) pair without making a context: the status that
+ * hailo_create_input_transform_context / hailo_create_output_transform_context gives for
+ * it (HAILO_OUT_OF_HOST_MEMORY aside), so an output stream checked as an input is
+ * HAILO_INVALID_ARGUMENT. On failure writes a message naming the stream and what is wrong
+ * into msg (at most msg_size bytes, NUL-terminated; msg may be NULL); on success msg is "".
+ * Borrowed arguments.
  */
+hailo_status hailo_check_input_transform_params(const hailo_stream_info_t *stream_info,
+                                                const hailo_transform_params_t *params,
+                                                char *msg, size_t msg_size);
+hailo_status hailo_check_output_transform_params(const hailo_stream_info_t *stream_info,
+                                                 const hailo_transform_params_t *params,
+                                                 char *msg, size_t msg_size);
+/* The same for the stream's own direction (stream_info->direction): what creating the
+ * context of that direction gives. */
 hailo_status hailo_check_transform_params(const hailo_stream_info_t *stream_info,
                                           const hailo_transform_params_t *params,
                                           char *msg, size_t msg_size);
@@ -265,7 +328,8 @@ hailo_status hailo_check_transform_params(const hailo_stream_info_t *stream_info
  * otherwise q = round_half_even(clip(x, lo, hi) / scale + zp), saturated. NaN -> lo.
  * `count` elements; src and dst must not overlap. dst_type UINT8 or UINT16.
  * HAILO_INVALID_ARGUMENT: NULL, another dst_type, a scale that is not finite and > 0,
- * overlapping buffers.
+ * a QP other than the identity whose limvals are not ordered (limvals_min > limvals_max
+ * or a NaN: HailoRT's clip and this one disagree there), overlapping buffers.
  */
 hailo_status hailo_quantize_input_buffer(const float *src, void *dst, size_t count,
                                          hailo_format_type_t dst_type,
@@ -284,10 +348,13 @@ typedef struct hailo_output_transform_context_s *hailo_output_transform_context;
 /*
  * Creates a context turning user frames into device frames of stream_info. stream_info and
  * params are borrowed (copied, with any per-feature QPs). On success *context is owned by
- * the caller: release it with hailo_release_input_transform_context.
- * HAILO_INVALID_ARGUMENT: NULL, unknown enum, inconsistent shapes, wrong direction;
- * HAILO_INVALID_OPERATION: a type/order pair that is not supported (hailo_check_transform_params
- * says which); HAILO_OUT_OF_HOST_MEMORY.
+ * the caller: release it with hailo_release_input_transform_context. On failure *context
+ * is set to NULL (when context itself is not NULL).
+ * HAILO_INVALID_ARGUMENT: NULL, unknown enum, inconsistent shapes, wrong direction, an
+ * unusable QP (scale not finite and > 0; for the quantize step, limvals not ordered);
+ * HAILO_INVALID_OPERATION: a type/order pair that is not supported;
+ * hailo_check_input_transform_params gives the same status and says why;
+ * HAILO_OUT_OF_HOST_MEMORY.
  */
 hailo_status hailo_create_input_transform_context(const hailo_stream_info_t *stream_info,
                                                   const hailo_transform_params_t *params,
@@ -297,10 +364,12 @@ hailo_status hailo_create_input_transform_context(const hailo_stream_info_t *str
 hailo_status hailo_release_input_transform_context(hailo_input_transform_context context);
 
 /*
- * One user frame (src, src_size bytes) -> one device frame (dst, dst_size bytes).
- * Sizes must equal the context's host and device frame sizes exactly, else
- * HAILO_INSUFFICIENT_BUFFER and nothing is written. Buffers are borrowed and must not
- * overlap. Padding bytes in dst are written as zeros.
+ * One user frame (src, src_size bytes) -> one device frame (dst, dst_size bytes). Checked
+ * in this order, and on any failure nothing is written:
+ *   context, src or dst NULL                                   HAILO_INVALID_ARGUMENT
+ *   src_size / dst_size not the context's host / device frame  HAILO_INSUFFICIENT_BUFFER
+ *   src and dst share a byte                                   HAILO_INVALID_ARGUMENT
+ * Buffers are borrowed. Padding bytes in dst are written as zeros.
  */
 hailo_status hailo_transform_frame_by_input_transform_context(
     hailo_input_transform_context context, const void *src, size_t src_size, void *dst,
@@ -318,7 +387,8 @@ size_t hailo_input_transform_context_get_dst_frame_size(hailo_input_transform_co
 hailo_status hailo_describe_input_transform_context(hailo_input_transform_context context,
                                                     char *msg, size_t msg_size);
 
-/* Output direction: device frame -> user frame. Same contracts as the input functions. */
+/* Output direction: device frame -> user frame. Same contracts as the input functions;
+ * an NMS decode also gives HAILO_INVALID_FRAME (nothing written) for a malformed frame. */
 hailo_status hailo_create_output_transform_context(const hailo_stream_info_t *stream_info,
                                                    const hailo_transform_params_t *params,
                                                    hailo_output_transform_context *context);
@@ -333,17 +403,21 @@ hailo_status hailo_describe_output_transform_context(hailo_output_transform_cont
 
 /* ---------------------------------------------------------------------- NMS --- */
 /*
- * Device HAILO_NMS_ON_CHIP frame -> host HAILO_NMS_BY_CLASS float32 frame.
- * Device frame: chunks_per_frame blocks, each: for every class a uint16 count then count
- * 64-bit proposals (score bits 48-63, y_min 36-47, x_min 24-35, y_max 12-23, x_max 0-11),
- * little endian; counts of a class across chunks are merged (capped at max_bboxes_per_class).
+ * Device HAILO_NMS_ON_CHIP frame -> host HAILO_NMS_BY_CLASS float32 frame (HailoRT's
+ * transform__d2h_NMS, then the dequantize).
+ * Device frame: chunks_per_frame chunks, each: for every class a uint16 count (at most
+ * max_bboxes_per_class) then count 64-bit proposals (score bits 48-63, y_min 36-47, x_min
+ * 24-35, y_max 12-23, x_max 0-11), packed back to back, little endian.
  * Host frame: for every class, packed back to back: count (as float), then count x
- * [y_min, x_min, y_max, x_max, score], dequantized with quant_info; the rest zero.
- * src_size: at least the payload, chunks * classes * (2 + max_bboxes_per_class * 8);
- * dst_size: exactly classes * (1 + 5 * max_bboxes_per_class) * 4; else
- * HAILO_INSUFFICIENT_BUFFER. HAILO_INVALID_FRAME (nothing written) when a count is above
- * max_bboxes_per_class. HAILO_INVALID_ARGUMENT: NULL, a zero field or a bbox_size other
- * than 8 in nms_info, an invalid scale, overlapping buffers. Each call allocates its
+ * [y_min, x_min, y_max, x_max, score] dequantized with quant_info, where a class holds every
+ * proposal of that class of every chunk, in chunk order (count up to chunks *
+ * max_bboxes_per_class); the rest zero.
+ * src_size: at least what the counts can reach, chunks * classes * (2 + max_bboxes_per_class
+ * * 8) (a frame of hailo_get_hw_frame_size bytes is more); dst_size: exactly
+ * classes * (1 + 5 * chunks * max_bboxes_per_class) * 4; else HAILO_INSUFFICIENT_BUFFER.
+ * HAILO_INVALID_FRAME (nothing written) when a count is above max_bboxes_per_class.
+ * HAILO_INVALID_ARGUMENT: NULL, a zero field, a bbox_size other than 8 or an unknown
+ * burst_type in nms_info, an invalid scale, overlapping buffers. Each call allocates its
  * workspace (HAILO_OUT_OF_HOST_MEMORY); an output context does that once. Buffers borrowed.
  */
 hailo_status hailo_nms_decode_by_class(const void *src, size_t src_size, float *dst,
@@ -351,12 +425,14 @@ hailo_status hailo_nms_decode_by_class(const void *src, size_t src_size, float *
                                        const hailo_quant_info_t *quant_info);
 
 /*
- * Device HAILO_NMS_ON_CHIP frame -> host HAILO_NMS_BY_SCORE frame: uint16 count, then
- * count detections {y_min, x_min, y_max, x_max, score: float32; class_id: uint16}
- * (22 bytes, packed, little endian) over all classes, sorted by score (descending; ties
- * keep class then device order), capped at max_bboxes_total; the rest zero. dst_size:
- * exactly 2 + max_bboxes_total * 22 (0 total: classes * max_bboxes_per_class, at most
- * 65535); otherwise the statuses of hailo_nms_decode_by_class.
+ * Device HAILO_NMS_ON_CHIP frame -> host HAILO_NMS_BY_SCORE frame (raw bytes, user type
+ * UINT8 in HailoRT): uint16 count, then count detections {y_min, x_min, y_max, x_max,
+ * score: float32; class_id: uint16} (22 bytes, packed, little endian): the proposals of
+ * the by-class frame, sorted by score (descending; ties keep class, then chunk, then
+ * device order), the first `total` of them; the rest zero. total: max_bboxes_total, or
+ * when 0 classes * chunks * max_bboxes_per_class; at most 65535, and at most 65536 classes
+ * (class ids are uint16), else HAILO_INVALID_ARGUMENT. dst_size: exactly 2 + total * 22;
+ * otherwise the statuses of hailo_nms_decode_by_class.
  */
 hailo_status hailo_nms_decode_by_score(const void *src, size_t src_size, void *dst,
                                        size_t dst_size, const hailo_nms_info_t *nms_info,

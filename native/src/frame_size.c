@@ -11,7 +11,8 @@
 
 /* hw_frame_size is a uint32_t in hailo_stream_info_t; host frames get the same bound. */
 #define HS_MAX_FRAME_BYTES ((size_t)UINT32_MAX)
-#define HS_MAX_NMS_BY_SCORE 65535u /* the by-score count is a uint16 */
+#define HS_MAX_NMS_BY_SCORE ((uint32_t)HAILO_NMS_BY_SCORE_MAX_DETECTIONS)
+#define HS_MAX_NMS_BY_SCORE_CLASSES 65536u /* class ids 0..65535 (a uint16) */
 
 /* ------------------------------------------------------------------- names --- */
 const char *hs_type_name(hailo_format_type_t t)
@@ -117,11 +118,6 @@ static int is_yuv_device(hailo_format_order_t o)
            o == HAILO_FORMAT_ORDER_HAILO_YYVU || o == HAILO_FORMAT_ORDER_HAILO_YYYYUV;
 }
 
-static int is_nms_float_host(hailo_format_order_t o)
-{
-    return o == HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS || o == HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE;
-}
-
 /* --------------------------------------------------------------- sizes --- */
 size_t hailo_get_format_type_size(hailo_format_type_t type)
 {
@@ -202,29 +198,80 @@ static size_t device_elements(hailo_format_order_t order, const hailo_3d_image_s
     }
 }
 
+/* chunks * classes * (2 + per_class * bbox_size) + extra * bbox_size; 0 on overflow. */
+static size_t nms_bytes(const hailo_nms_info_t *nms, size_t per_class, size_t extra)
+{
+    size_t slot, body, tail;
+    if (!hs_mul(per_class, nms->bbox_size, &slot) || slot > SIZE_MAX - 2) return 0;
+    body = prod(nms->chunks_per_frame, nms->number_of_classes, slot + 2, 1);
+    if (body == 0 || !hs_mul(extra, nms->bbox_size, &tail) || tail > SIZE_MAX - body) return 0;
+    return body + tail;
+}
+
 size_t hs_nms_payload_bytes(const hailo_nms_info_t *nms)
 {
-    size_t per_class;
-    if (!hs_mul(nms->max_bboxes_per_class, nms->bbox_size, &per_class) ||
-        per_class > SIZE_MAX - 2)
-        return 0;
-    return prod(nms->chunks_per_frame, nms->number_of_classes, per_class + 2, 1);
+    return nms_bytes(nms, nms->max_bboxes_per_class, 0);
 }
 
-uint32_t hs_nms_total(const hailo_nms_info_t *nms)
+/* HailoRT's HailoRTCommon::get_nms_hw_frame_size (hailort_common.hpp): every class slot
+ * has room for max(burst_size, max_bboxes_per_class) proposals, and the frame for one more
+ * burst (the device may write a whole burst past the last class). */
+size_t hs_nms_frame_bytes(const hailo_nms_info_t *nms)
+{
+    uint32_t slot = nms->burst_size > nms->max_bboxes_per_class ? nms->burst_size
+                                                               : nms->max_bboxes_per_class;
+    return nms_bytes(nms, slot, nms->burst_size);
+}
+
+/* layer_info.hpp (get_vstream_info_from_layer_info_impl): the host's nms_shape has
+ * max_bboxes_per_class * chunks_per_frame per class. */
+uint64_t hs_nms_host_per_class(const hailo_nms_info_t *nms)
+{
+    return (uint64_t)nms->max_bboxes_per_class * nms->chunks_per_frame;
+}
+
+uint64_t hs_nms_total(const hailo_nms_info_t *nms)
 {
     if (nms->max_bboxes_total != 0) return nms->max_bboxes_total;
-    uint64_t t = (uint64_t)nms->number_of_classes * nms->max_bboxes_per_class;
-    return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+    uint64_t per_class = hs_nms_host_per_class(nms);
+    /* both factors < 2^64 / 2^32: cap instead of overflowing */
+    if (per_class > UINT64_MAX / (nms->number_of_classes ? nms->number_of_classes : 1))
+        return UINT64_MAX;
+    return per_class * nms->number_of_classes;
 }
 
-/* Device payload bytes (before periph padding); 0 on bad arguments. */
+size_t hs_nms_by_class_bytes(const hailo_nms_info_t *nms)
+{
+    uint64_t per_class = hs_nms_host_per_class(nms);
+    size_t floats;
+    if (per_class > (SIZE_MAX - 1) / 5) return 0;
+    if (!hs_mul(nms->number_of_classes, (size_t)per_class * 5 + 1, &floats)) return 0;
+    return prod(floats, 4, 1, 1);
+}
+
+hailo_status hailo_get_nms_shape(const hailo_nms_info_t *nms_info, hailo_nms_shape_t *nms_shape)
+{
+    if (nms_info == NULL || nms_shape == NULL) return HAILO_INVALID_ARGUMENT;
+    if (nms_info->number_of_classes == 0 || nms_info->max_bboxes_per_class == 0 ||
+        nms_info->chunks_per_frame == 0)
+        return HAILO_INVALID_ARGUMENT;
+    uint64_t per_class = hs_nms_host_per_class(nms_info), total = hs_nms_total(nms_info);
+    if (per_class > UINT32_MAX || total > UINT32_MAX) return HAILO_INVALID_ARGUMENT;
+    nms_shape->number_of_classes = nms_info->number_of_classes;
+    nms_shape->max_bboxes_per_class = (uint32_t)per_class;
+    nms_shape->max_bboxes_total = (uint32_t)total;
+    nms_shape->max_accumulated_mask_size = 0;
+    return HAILO_SUCCESS;
+}
+
+/* Device payload bytes (before periph padding; NMS: the whole frame, never padded); 0 on
+ * bad arguments. */
 static size_t device_payload_bytes(const hailo_stream_info_t *si)
 {
     size_t ts = hailo_get_format_type_size(si->format.type);
     if (ts == 0 || ts > 2) return 0;
     if (si->format.order == HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP)
-        return hs_nms_payload_bytes(&si->nms_info);
+        return hs_nms_frame_bytes(&si->nms_info);
     return prod(device_elements(si->format.order, &si->hw_shape), ts, 1, 1);
 }
 
@@ -232,9 +279,10 @@ size_t hailo_get_hw_frame_size(const hailo_stream_info_t *stream_info)
 {
     if (stream_info == NULL) return 0;
     size_t payload = device_payload_bytes(stream_info);
-    if (payload == 0 || payload > HS_MAX_FRAME_BYTES - (HAILO_HW_FRAME_ALIGNMENT - 1)) return 0;
-    size_t padded = hs_align_up(payload, HAILO_HW_FRAME_ALIGNMENT);
-    return padded > HS_MAX_FRAME_BYTES ? 0 : padded;
+    if (payload == 0 || payload > HS_MAX_FRAME_BYTES) return 0;
+    if (stream_info->format.order == HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP) return payload;
+    if (payload > HS_MAX_FRAME_BYTES - (HAILO_HW_FRAME_ALIGNMENT - 1)) return 0;
+    return hs_align_up(payload, HAILO_HW_FRAME_ALIGNMENT);
 }
 
 hailo_status hailo_fill_hw_frame_size(hailo_stream_info_t *stream_info)
@@ -264,8 +312,13 @@ static hailo_format_t resolve(const hailo_format_t *device, const order_pair *pa
 {
     hailo_format_t r = *user;
     if (r.order == HAILO_FORMAT_ORDER_AUTO && pair != NULL) r.order = pair->hosts[0];
-    if (r.type == HAILO_FORMAT_TYPE_AUTO)
-        r.type = is_nms_float_host(r.order) ? HAILO_FORMAT_TYPE_FLOAT32 : device->type;
+    /* HailoRTDefaults::get_default_nms_format_type (hailort_defaults.cpp): by-score frames
+     * are bytes (UINT8), by-class frames float32 */
+    if (r.type == HAILO_FORMAT_TYPE_AUTO) {
+        if (r.order == HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE) r.type = HAILO_FORMAT_TYPE_UINT8;
+        else if (r.order == HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS) r.type = HAILO_FORMAT_TYPE_FLOAT32;
+        else r.type = device->type;
+    }
     return r;
 }
 
@@ -365,19 +418,50 @@ hailo_status hailo_is_output_transformation_required(const hailo_stream_info_t *
     return transformation_required(stream_info, params, HAILO_D2H_STREAM, required);
 }
 
+static hailo_status check_params(const hailo_stream_info_t *stream_info,
+                                 const hailo_transform_params_t *params, int direction,
+                                 char *msg, size_t msg_size)
+{
+    hs_plan plan;
+    if (msg != NULL && msg_size > 0) msg[0] = '\0';
+    return hs_plan_build(stream_info, params, direction, &plan, msg, msg_size);
+}
+
 hailo_status hailo_check_transform_params(const hailo_stream_info_t *stream_info,
                                           const hailo_transform_params_t *params, char *msg,
                                           size_t msg_size)
 {
-    hs_plan plan;
-    if (msg != NULL && msg_size > 0) msg[0] = '\0';
-    return hs_plan_build(stream_info, params, -1, &plan, msg, msg_size);
+    return check_params(stream_info, params, -1, msg, msg_size);
+}
+
+hailo_status hailo_check_input_transform_params(const hailo_stream_info_t *stream_info,
+                                                const hailo_transform_params_t *params,
+                                                char *msg, size_t msg_size)
+{
+    return check_params(stream_info, params, HAILO_H2D_STREAM, msg, msg_size);
+}
+
+hailo_status hailo_check_output_transform_params(const hailo_stream_info_t *stream_info,
+                                                 const hailo_transform_params_t *params,
+                                                 char *msg, size_t msg_size)
+{
+    return check_params(stream_info, params, HAILO_D2H_STREAM, msg, msg_size);
 }
 
 /* ------------------------------------------------------------- planning --- */
 int hs_qp_valid(const hailo_quant_info_t *qi)
 {
     return isfinite(qi->qp_scale) && qi->qp_scale > 0.0f;
+}
+
+int hs_qp_is_identity(const hailo_quant_info_t *qi)
+{
+    return qi->qp_scale == 1.0f && qi->qp_zp == 0.0f;
+}
+
+int hs_qp_limvals_ordered(const hailo_quant_info_t *qi)
+{
+    return qi->limvals_min <= qi->limvals_max; /* false for a NaN */
 }
 
 /* "stream '<name>': <what>" into msg; returns status. */
@@ -479,6 +563,10 @@ hailo_status hs_plan_build(const hailo_stream_info_t *si, const hailo_transform_
             return fail(HAILO_INVALID_ARGUMENT, msg, msg_size, si,
                         "nms_info bbox_size %u: device proposals are %u bytes",
                         (unsigned)n->bbox_size, (unsigned)HAILO_NMS_ON_CHIP_BBOX_SIZE);
+        if ((uint32_t)n->burst_type >= (uint32_t)HAILO_BURST_TYPE_COUNT)
+            return fail(HAILO_INVALID_ARGUMENT, msg, msg_size, si,
+                        "nms_info burst_type %u is unknown (0 to %u)", (unsigned)n->burst_type,
+                        (unsigned)HAILO_BURST_TYPE_COUNT - 1u);
     } else {
         if (s->height == 0 || s->width == 0 || s->features == 0)
             return fail(HAILO_INVALID_ARGUMENT, msg, msg_size, si,
@@ -551,11 +639,18 @@ hailo_status hs_plan_build(const hailo_stream_info_t *si, const hailo_transform_
                             "user type %s must equal the device type %s for order %s "
                             "(no quantization)", hs_type_name(r.type), hs_type_name(dev->type),
                             hs_order_name(r.order));
-        } else if (is_nms_float_host(r.order)) {
+        } else if (r.order == HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS) {
             if (r.type != HAILO_FORMAT_TYPE_FLOAT32)
                 return fail(HAILO_INVALID_OPERATION, msg, msg_size, si,
                             "user order %s is FLOAT32 only, not %s", hs_order_name(r.order),
                             hs_type_name(r.type));
+        } else if (r.order == HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE) {
+            /* HailoRT: UINT8 (the frame is raw bytes); FLOAT32 is this layer's older
+             * spelling of the same bytes */
+            if (r.type != HAILO_FORMAT_TYPE_UINT8 && r.type != HAILO_FORMAT_TYPE_FLOAT32)
+                return fail(HAILO_INVALID_OPERATION, msg, msg_size, si,
+                            "user order %s is a byte frame: UINT8 (or FLOAT32, the same bytes), "
+                            "not %s", hs_order_name(r.order), hs_type_name(r.type));
         } else if (!output && r.type == HAILO_FORMAT_TYPE_UINT16 &&
                    dev->type == HAILO_FORMAT_TYPE_UINT8) {
             return fail(HAILO_INVALID_OPERATION, msg, msg_size, si,
@@ -635,10 +730,11 @@ hailo_status hs_plan_build(const hailo_stream_info_t *si, const hailo_transform_
     if (plan->dev_data_bytes == 0 || plan->dev_bytes == 0) {
         if (nms)
             return fail(HAILO_INVALID_ARGUMENT, msg, msg_size, si,
-                        "the device frame of %u chunks x %u classes x %u proposals does not fit "
-                        "in %zu bytes", (unsigned)si->nms_info.chunks_per_frame,
+                        "the device frame of %u chunks x %u classes x %u proposals (burst_size "
+                        "%u) does not fit in %zu bytes", (unsigned)si->nms_info.chunks_per_frame,
                         (unsigned)si->nms_info.number_of_classes,
-                        (unsigned)si->nms_info.max_bboxes_per_class, HS_MAX_FRAME_BYTES);
+                        (unsigned)si->nms_info.max_bboxes_per_class,
+                        (unsigned)si->nms_info.burst_size, HS_MAX_FRAME_BYTES);
         return fail(HAILO_INVALID_ARGUMENT, msg, msg_size, si,
                     "the device frame of hw_shape " SHAPE_FMT " does not fit in %zu bytes",
                     SHAPE_ARGS(*hw), HS_MAX_FRAME_BYTES);
@@ -647,17 +743,22 @@ hailo_status hs_plan_build(const hailo_stream_info_t *si, const hailo_transform_
     if (plan->no_transform || r.order == HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP) {
         plan->host_bytes = plan->dev_bytes;
     } else if (r.order == HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS) {
-        const hailo_nms_info_t *n = &si->nms_info;
-        size_t per_class;
-        if (!hs_mul(n->max_bboxes_per_class, 5, &per_class)) per_class = SIZE_MAX;
-        plan->host_bytes = per_class == SIZE_MAX ? 0 : prod(n->number_of_classes, per_class + 1, 4, 1);
+        plan->host_bytes = hs_nms_by_class_bytes(&si->nms_info);
     } else if (r.order == HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE) {
-        uint32_t total = hs_nms_total(&si->nms_info);
+        const hailo_nms_info_t *n = &si->nms_info;
+        uint64_t total = hs_nms_total(n);
         if (total > HS_MAX_NMS_BY_SCORE)
             return fail(HAILO_INVALID_ARGUMENT, msg, msg_size, si,
                         "HAILO_NMS_BY_SCORE holds at most %u detections (a uint16 count); "
-                        "max_bboxes_total is %u", HS_MAX_NMS_BY_SCORE, (unsigned)total);
-        plan->nms_total = total;
+                        "max_bboxes_total is %llu%s", (unsigned)HS_MAX_NMS_BY_SCORE,
+                        (unsigned long long)total,
+                        n->max_bboxes_total == 0 ? " (classes x chunks x max_bboxes_per_class)"
+                                                 : "");
+        if (n->number_of_classes > HS_MAX_NMS_BY_SCORE_CLASSES)
+            return fail(HAILO_INVALID_ARGUMENT, msg, msg_size, si,
+                        "HAILO_NMS_BY_SCORE class ids are uint16: at most %u classes, not %u",
+                        (unsigned)HS_MAX_NMS_BY_SCORE_CLASSES, (unsigned)n->number_of_classes);
+        plan->nms_total = (uint32_t)total;
         plan->host_bytes = 2 + (size_t)total * HAILO_NMS_BY_SCORE_DETECTION_SIZE;
     } else {
         /* a TRANSPOSED host frame holds (W, H, C); only RGB4's row padding notices */
@@ -686,6 +787,16 @@ hailo_status hs_plan_build(const hailo_stream_info_t *si, const hailo_transform_
         plan->qps = si->quant_infos;
         plan->qps_count = si->quant_infos_count;
     }
+    /* HailoRT's Quantization::clip (quantization.hpp) tests x >= max first, then x <= min;
+     * this layer clips x to lo, then to hi. They agree whenever lo <= hi; with lo > hi (or a
+     * NaN bound) both results are meaningless and differ, so a context that would quantize
+     * with such limvals is refused rather than pick one. The identity QP never clips. */
+    if (!output && !plan->no_transform && r.type == HAILO_FORMAT_TYPE_FLOAT32 &&
+        !hs_qp_is_identity(&plan->qp) && !hs_qp_limvals_ordered(&plan->qp))
+        return fail(HAILO_INVALID_ARGUMENT, msg, msg_size, si,
+                    "quant_info limvals [%g, %g] are not ordered: quantizing needs limvals_min "
+                    "<= limvals_max (neither NaN)", (double)plan->qp.limvals_min,
+                    (double)plan->qp.limvals_max);
 
     /* 12. steps */
     if (plan->no_transform) {
@@ -697,7 +808,7 @@ hailo_status hs_plan_build(const hailo_stream_info_t *si, const hailo_transform_
     plan->reorder = r.order != dev->order || s->height != hw->height || s->width != hw->width ||
                     s->features != hw->features ||
                     (dev->order == HAILO_FORMAT_ORDER_F8CR && s->features > 8);
-    plan->pad = plan->dev_data_bytes % HAILO_HW_FRAME_ALIGNMENT != 0;
+    plan->pad = !nms && plan->dev_data_bytes % HAILO_HW_FRAME_ALIGNMENT != 0;
 
     if (nms) {
         if (r.order == HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP) {

@@ -160,6 +160,10 @@ HS_HIDDEN void hs_quant_setup(const hailo_quant_info_t *qi, hailo_format_type_t 
                               hs_quant *q, hs_op *op);
 /* A QP whose scale is finite and > 0 (docs/stream-layer.md, status codes). */
 HS_HIDDEN int hs_qp_valid(const hailo_quant_info_t *qi);
+/* scale 1 and zp 0: quantize is a rounding cast, the limvals are not used. */
+HS_HIDDEN int hs_qp_is_identity(const hailo_quant_info_t *qi);
+/* limvals_min <= limvals_max, neither NaN: the only limvals a quantize step accepts. */
+HS_HIDDEN int hs_qp_limvals_ordered(const hailo_quant_info_t *qi);
 
 /* -------------------------------------------------------------------- plans --- */
 typedef enum {
@@ -218,12 +222,23 @@ HS_HIDDEN hailo_status hs_create_output_context_isa(const hailo_stream_info_t *s
                                                     hailo_output_transform_context *context);
 
 /* ---------------------------------------------------------------------- NMS --- */
-/* Bytes of workspace hs_nms_decode needs for this nms_info (0 if it does not fit size_t). */
+/* Bytes of workspace hs_nms_decode needs for this nms_info (0 if it does not fit size_t):
+ * by class, one offset per chunk; by score also the best min(total, proposals the frame can
+ * hold) detections. Never more than the frame's payload has room for. */
 HS_HIDDEN size_t hs_nms_workspace_size(const hailo_nms_info_t *nms, int by_score);
+/* The bytes the counts of a valid frame can reach: chunks * classes * (2 + max_bboxes_per_class
+ * * bbox_size); 0 on overflow. */
 HS_HIDDEN size_t hs_nms_payload_bytes(const hailo_nms_info_t *nms);
-HS_HIDDEN uint32_t hs_nms_total(const hailo_nms_info_t *nms);
-/* Decodes one device frame (src_size >= payload) into a host frame of dst_size bytes.
- * workspace: hs_nms_workspace_size bytes, 8-byte aligned. */
+/* HailoRT's device frame size (hailo_get_hw_frame_size of an NMS stream); 0 on overflow. */
+HS_HIDDEN size_t hs_nms_frame_bytes(const hailo_nms_info_t *nms);
+/* Host-side maxima: per class chunks * max_bboxes_per_class; by-score total max_bboxes_total
+ * or classes * that (saturating at UINT64_MAX). */
+HS_HIDDEN uint64_t hs_nms_host_per_class(const hailo_nms_info_t *nms);
+HS_HIDDEN uint64_t hs_nms_total(const hailo_nms_info_t *nms);
+/* Bytes of a HAILO_NMS_BY_CLASS frame: classes * (1 + 5 * per class) * 4; 0 on overflow. */
+HS_HIDDEN size_t hs_nms_by_class_bytes(const hailo_nms_info_t *nms);
+/* Decodes one device frame (src_size >= hs_nms_payload_bytes) into a host frame of dst_size
+ * bytes. workspace: hs_nms_workspace_size bytes, 8-byte aligned. */
 HS_HIDDEN hailo_status hs_nms_decode(const void *src, size_t src_size, void *dst, size_t dst_size,
                                      const hailo_nms_info_t *nms, const hailo_quant_info_t *qp,
                                      int by_score, void *workspace);

@@ -137,6 +137,9 @@ hailo_status hailo_quantize_input_buffer(const float *src, void *dst, size_t cou
     if (dst_type != HAILO_FORMAT_TYPE_UINT8 && dst_type != HAILO_FORMAT_TYPE_UINT16)
         return HAILO_INVALID_ARGUMENT;
     if (!hs_qp_valid(quant_info)) return HAILO_INVALID_ARGUMENT;
+    /* limvals the clip would use must be ordered (see hs_plan_build, step 11) */
+    if (!hs_qp_is_identity(quant_info) && !hs_qp_limvals_ordered(quant_info))
+        return HAILO_INVALID_ARGUMENT;
     size_t src_bytes, dst_bytes;
     if (!hs_mul(count, 4, &src_bytes) ||
         !hs_mul(count, hailo_get_format_type_size(dst_type), &dst_bytes))

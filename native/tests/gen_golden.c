@@ -61,8 +61,8 @@ static int write_case(const char *name, const hailo_stream_info_t *si, hailo_for
     fprintf(f, "quant_infos %u\n", si->quant_infos_count);
     for (uint32_t i = 0; i < si->quant_infos_count; i++) qp_line(f, "qp", &si->quant_infos[i]);
     const hailo_nms_info_t *n = &si->nms_info;
-    fprintf(f, "nms_info %u %u %u %u %u\n", n->number_of_classes, n->max_bboxes_per_class, n->max_bboxes_total,
-            n->bbox_size, n->chunks_per_frame);
+    fprintf(f, "nms_info %u %u %u %u %u %u %u\n", n->number_of_classes, n->max_bboxes_per_class, n->max_bboxes_total,
+            n->bbox_size, n->chunks_per_frame, n->burst_size, (unsigned)n->burst_type);
     fprintf(f, "user_format %u %u %u\n", (unsigned)user.type, (unsigned)user.order, (unsigned)user.flags);
     fprintf(f, "expected_status %d\nsrc_size %zu\nexpected_size %zu\ndata\n", status, src_n, want_n);
     if ((src_n && fwrite(src, 1, src_n, f) != src_n) || (want_n && fwrite(want, 1, want_n, f) != want_n)) {
@@ -105,9 +105,10 @@ static int ok_case(const char *name, hailo_stream_info_t si, hailo_format_t user
         default: res.order = HAILO_FORMAT_ORDER_NHWC; break;
         }
     }
-    if (res.type == AUTO_T)
-        res.type = (res.order == HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS || res.order == HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE)
-                       ? F32 : si.format.type;
+    if (res.type == AUTO_T) /* HailoRT: by class FLOAT32, by score UINT8 (bytes) */
+        res.type = res.order == HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS   ? F32
+                   : res.order == HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE ? U8
+                                                                        : si.format.type;
     size_t hb = ref_host_bytes(&si, &res), db = ref_dev_bytes(&si);
     int out = si.direction == HAILO_D2H_STREAM;
     size_t sn = out ? db : hb, dn = out ? hb : db;
@@ -188,11 +189,26 @@ int main(int argc, char **argv)
     rc |= ok_case("c_out_nhw_cast", stream("out8", OUT, U8, HAILO_FORMAT_ORDER_NHW, S(3, 5, 1), S(3, 8, 1)), FMT(F32, HAILO_FORMAT_ORDER_NHW, 0), &r);
     rc |= ok_case("c_out_nhw_t", stream("out9", OUT, U16, HAILO_FORMAT_ORDER_NHW, S(3, 5, 1), S(3, 8, 1)), FMT(U16, HAILO_FORMAT_ORDER_NHW, TR), &r);
     s = stream("nms", OUT, U16, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, S(1, 1, 1), S(1, 1, 1));
-    s.nms_info = (hailo_nms_info_t){3, 4, 5, 8, 2};
+    s.nms_info = ref_nms_info(3, 4, 5, 2);
     s.quant_info = (hailo_quant_info_t){0.0f, 1.0f / 4096, 0.0f, 16.0f};
     rc |= ok_case("c_out_nms_by_class", s, FMT(F32, HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS, 0), &r);
     rc |= ok_case("c_out_nms_by_score", s, FMT(F32, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0), &r);
+    rc |= ok_case("c_out_nms_by_score_u8", s, FMT(U8, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0), &r);
     rc |= ok_case("c_out_nms_raw", s, FMT(U16, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, 0), &r);
+    /* 1 to 3 chunks, UINT8 and UINT16 devices, with and without bursts */
+    for (uint32_t chunks = 1; chunks <= 3; chunks++)
+        for (int t8 = 0; t8 < 2; t8++) {
+            char name[64];
+            s = stream("nmsc", OUT, t8 ? U8 : U16, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, S(1, 1, 1), S(1, 1, 1));
+            s.nms_info = ref_nms_info(2 + chunks, 3, chunks == 2 ? 7 : 0, chunks);
+            s.nms_info.burst_size = chunks == 3 ? 5 : 0;
+            s.nms_info.burst_type = chunks == 3 ? HAILO_BURST_TYPE_H8_PER_CLASS : HAILO_BURST_TYPE_H8_BBOX;
+            s.quant_info = (hailo_quant_info_t){(float)chunks, 1.0f / 256, 0.0f, 16.0f};
+            snprintf(name, sizeof name, "c_out_nms_%uchunks_%s_by_class", (unsigned)chunks, t8 ? "u8" : "u16");
+            rc |= ok_case(name, s, FMT(AUTO_T, HAILO_FORMAT_ORDER_AUTO, 0), &r);
+            snprintf(name, sizeof name, "c_out_nms_%uchunks_%s_by_score", (unsigned)chunks, t8 ? "u8" : "u16");
+            rc |= ok_case(name, s, FMT(AUTO_T, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0), &r);
+        }
     /* errors (statuses from the status table of docs/stream-layer.md) */
     rc |= err_case("c_err_in_u16_to_u8", stream("e0", IN, U8, HAILO_FORMAT_ORDER_NHCW, S(2, 2, 2), S(2, 2, 2)), FMT(U16, HAILO_FORMAT_ORDER_NHWC, 0), 6);
     rc |= err_case("c_err_out_u16_to_u8", stream("e1", OUT, U16, HAILO_FORMAT_ORDER_NHCW, S(2, 2, 2), S(2, 2, 2)), FMT(U8, HAILO_FORMAT_ORDER_NHWC, 0), 6);
@@ -212,10 +228,19 @@ int main(int argc, char **argv)
     rc |= err_case("c_err_rgb888_output", stream("e10", OUT, U8, HAILO_FORMAT_ORDER_RGB888, S(2, 2, 3), S(2, 2, 4)), FMT(U8, HAILO_FORMAT_ORDER_NHWC, 0), 6);
     /* a transform that fails: a count above max_bboxes_per_class */
     s = stream("e11", OUT, U16, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, S(1, 1, 1), S(1, 1, 1));
-    s.nms_info = (hailo_nms_info_t){3, 4, 5, 8, 2};
+    s.nms_info = ref_nms_info(3, 4, 5, 2);
     s.quant_info = (hailo_quant_info_t){0.0f, 1.0f / 4096, 0.0f, 16.0f};
-    unsigned char bad[208] = {5, 0};
+    unsigned char bad[204] = {5, 0}; /* 2 * 3 * (2 + 32), HailoRT's size */
     rc |= write_case("c_err_nms_overrun", &s, FMT(F32, HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS, 0), 25, bad, sizeof bad, NULL, 0);
+    /* limvals_min > limvals_max on a quantizing input: refused */
+    s = stream("e13", IN, U8, HAILO_FORMAT_ORDER_NHCW, S(2, 3, 3), S(2, 4, 3));
+    s.quant_info.limvals_min = 1.0f;
+    s.quant_info.limvals_max = -1.0f;
+    rc |= err_case("c_err_limvals_inverted", s, FMT(F32, 0, 0), 2);
+    /* a by-score frame is bytes: UINT16 is not a type it has */
+    s = stream("e14", OUT, U16, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, S(1, 1, 1), S(1, 1, 1));
+    s.nms_info = ref_nms_info(2, 2, 0, 1);
+    rc |= err_case("c_err_nms_by_score_u16", s, FMT(U16, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0), 6);
     /* a source of the wrong size */
     s = stream("e12", IN, U8, HAILO_FORMAT_ORDER_NHCW, S(2, 3, 3), S(2, 4, 3));
     float wrong[19] = {0};

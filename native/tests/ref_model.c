@@ -59,9 +59,11 @@ size_t ref_dev_payload(const hailo_stream_info_t *si)
     size_t ts = ref_type_size(si->format.type), e = 0;
     switch (si->format.order) {
     case HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP: {
+        /* HailoRT's get_nms_hw_frame_size: slots of max(burst, per class), one extra burst */
         const hailo_nms_info_t *n = &si->nms_info;
-        return (size_t)n->chunks_per_frame * n->number_of_classes *
-               (2 + (size_t)n->max_bboxes_per_class * 8);
+        size_t slot = n->burst_size > n->max_bboxes_per_class ? n->burst_size : n->max_bboxes_per_class;
+        return (size_t)n->chunks_per_frame * n->number_of_classes * (2 + slot * n->bbox_size) +
+               (size_t)n->bbox_size * n->burst_size;
     }
     case HAILO_FORMAT_ORDER_NHCW:
     case HAILO_FORMAT_ORDER_NHWC:
@@ -76,7 +78,29 @@ size_t ref_dev_payload(const hailo_stream_info_t *si)
     return e * ts;
 }
 
-size_t ref_dev_bytes(const hailo_stream_info_t *si) { return align_up(ref_dev_payload(si), 8); }
+size_t ref_dev_bytes(const hailo_stream_info_t *si)
+{
+    if (si->format.order == HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP) return ref_dev_payload(si); /* unpadded */
+    return align_up(ref_dev_payload(si), 8);
+}
+
+hailo_nms_info_t ref_nms_info(uint32_t classes, uint32_t per_class, uint32_t total, uint32_t chunks)
+{
+    hailo_nms_info_t n;
+    memset(&n, 0, sizeof n);
+    n.number_of_classes = classes;
+    n.max_bboxes_per_class = per_class;
+    n.max_bboxes_total = total;
+    n.bbox_size = 8;
+    n.chunks_per_frame = chunks;
+    return n;
+}
+
+size_t ref_nms_total(const hailo_nms_info_t *n)
+{
+    return n->max_bboxes_total ? n->max_bboxes_total
+                               : (size_t)n->number_of_classes * n->chunks_per_frame * n->max_bboxes_per_class;
+}
 
 /* The host frame is transposed when the TRANSPOSED flags of the user and device formats
  * differ. */
@@ -97,12 +121,9 @@ size_t ref_host_bytes(const hailo_stream_info_t *si, const hailo_format_t *user)
     size_t e;
     switch (user->order) {
     case HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS:
-        return (size_t)n->number_of_classes * (1 + 5 * (size_t)n->max_bboxes_per_class) * 4;
-    case HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE: {
-        size_t total = n->max_bboxes_total ? n->max_bboxes_total
-                                           : (size_t)n->number_of_classes * n->max_bboxes_per_class;
-        return 2 + total * 22;
-    }
+        /* every chunk's proposals: chunks * max_bboxes_per_class per class */
+        return (size_t)n->number_of_classes * (1 + 5 * (size_t)n->chunks_per_frame * n->max_bboxes_per_class) * 4;
+    case HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE: return 2 + ref_nms_total(n) * 22;
     case HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP: return ref_dev_bytes(si);
     case HAILO_FORMAT_ORDER_RGB4: e = h * align_up(w * c, 4); break;
     case HAILO_FORMAT_ORDER_NHW: e = h * w; break;
@@ -232,12 +253,16 @@ void ref_input(const hailo_stream_info_t *si, const hailo_format_t *user, const 
 
 /* ---------------------------------------------------------------- NMS --- */
 #define REF_MAX_CLASSES 64
-#define REF_MAX_PER_CLASS 64
+#define REF_MAX_PER_CLASS 256 /* chunks * max_bboxes_per_class */
 
+/* Every proposal of class k, in chunk order, into props[k] (nothing is capped). */
 static int nms_parse(const hailo_stream_info_t *si, const unsigned char *dev,
                      uint64_t props[REF_MAX_CLASSES][REF_MAX_PER_CLASS], size_t counts[REF_MAX_CLASSES])
 {
     const hailo_nms_info_t *n = &si->nms_info;
+    if (n->number_of_classes > REF_MAX_CLASSES ||
+        (size_t)n->chunks_per_frame * n->max_bboxes_per_class > REF_MAX_PER_CLASS)
+        return -1; /* beyond the model's tables: a test bug */
     size_t payload = ref_dev_payload(si), off = 0;
     memset(counts, 0, REF_MAX_CLASSES * sizeof counts[0]);
     for (size_t j = 0; j < n->chunks_per_frame; j++)
@@ -249,7 +274,7 @@ static int nms_parse(const hailo_stream_info_t *si, const unsigned char *dev,
             for (size_t i = 0; i < cnt; i++) {
                 uint64_t p = 0;
                 for (int b = 7; b >= 0; b--) p = (p << 8) | dev[off + 8 * i + (size_t)b];
-                if (counts[k] < n->max_bboxes_per_class) props[k][counts[k]++] = p;
+                props[k][counts[k]++] = p;
             }
             off += cnt * 8;
         }
@@ -304,8 +329,7 @@ static int nms_output(const hailo_stream_info_t *si, const hailo_format_t *user,
             cls[j] = k;
             idx[j] = i;
         }
-    size_t total = n->max_bboxes_total ? n->max_bboxes_total
-                                       : (size_t)n->number_of_classes * n->max_bboxes_per_class;
+    size_t total = ref_nms_total(n);
     if (m > total) m = total;
     host[0] = (unsigned char)(m & 0xFF);
     host[1] = (unsigned char)(m >> 8);
@@ -377,9 +401,11 @@ void ref_random_nms(ref_rng *r, const hailo_stream_info_t *si, unsigned char *de
     memset(dev, 0, bytes);
     size_t off = 0;
     const uint64_t scores[] = {100, 200, 300};
+    /* mostly random counts; sometimes every count 0, or every count the maximum */
+    uint32_t mode = ref_range(r, 0, 7);
     for (size_t j = 0; j < n->chunks_per_frame; j++)
         for (size_t k = 0; k < n->number_of_classes; k++) {
-            size_t cnt = ref_range(r, 0, n->max_bboxes_per_class);
+            size_t cnt = mode == 0 ? 0 : mode == 1 ? n->max_bboxes_per_class : ref_range(r, 0, n->max_bboxes_per_class);
             dev[off] = (unsigned char)(cnt & 0xFF);
             dev[off + 1] = (unsigned char)(cnt >> 8);
             off += 2;

@@ -31,6 +31,10 @@ size_t ref_type_size(hailo_format_type_t t);
 size_t ref_dev_payload(const hailo_stream_info_t *si);
 size_t ref_dev_bytes(const hailo_stream_info_t *si);
 size_t ref_host_bytes(const hailo_stream_info_t *si, const hailo_format_t *user);
+/* An nms_info with bbox_size 8 and no burst (burst fields, defuse info: zero). */
+hailo_nms_info_t ref_nms_info(uint32_t classes, uint32_t per_class, uint32_t total, uint32_t chunks);
+/* The by-score cap: max_bboxes_total, or classes * chunks * max_bboxes_per_class. */
+size_t ref_nms_total(const hailo_nms_info_t *n);
 
 /* Expected device frame (ref_dev_bytes long) of a host frame. */
 void ref_input(const hailo_stream_info_t *si, const hailo_format_t *user, const void *host,
@@ -44,7 +48,8 @@ int ref_output(const hailo_stream_info_t *si, const hailo_format_t *user, const 
  * exact .5 ties and (when specials) NaN, +-inf, -0 and the limvals. */
 void ref_random_host(ref_rng *r, const hailo_stream_info_t *si, const hailo_format_t *user,
                      void *host, size_t bytes, int specials);
-/* A device NMS frame with random valid counts; ties across classes on purpose. */
+/* A device NMS frame with random valid counts (sometimes all 0, sometimes all the maximum);
+ * ties across classes on purpose. */
 void ref_random_nms(ref_rng *r, const hailo_stream_info_t *si, unsigned char *dev, size_t bytes);
 
 #endif /* REF_MODEL_H */

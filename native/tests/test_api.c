@@ -136,10 +136,25 @@ static void test_hw_frame_sizes(void)
         CHECK_EQ_INT(si.hw_data_bytes, hailo_get_format_type_size(cases[i].t));
     }
     hailo_stream_info_t n = stream(HAILO_D2H_STREAM, U16, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, shp(1, 1, 1), shp(1, 1, 1));
-    n.nms_info = (hailo_nms_info_t){80, 100, 0, 8, 1};
+    n.nms_info = ref_nms_info(80, 100, 0, 1);
     CHECK_EQ_INT(hailo_get_hw_frame_size(&n), 80 * 802);
-    n.nms_info = (hailo_nms_info_t){3, 4, 5, 8, 2};
-    CHECK_EQ_INT(hailo_get_hw_frame_size(&n), 208); /* 2*3*34 = 204 -> 208 */
+    n.nms_info = ref_nms_info(3, 4, 5, 2);
+    CHECK_EQ_INT(hailo_get_hw_frame_size(&n), 204); /* 2*3*34, not padded (HailoRT) */
+    n.nms_info = ref_nms_info(1, 1, 0, 1);
+    CHECK_EQ_INT(hailo_get_hw_frame_size(&n), 10);
+    CHECK_OK(hailo_fill_hw_frame_size(&n));
+    CHECK_EQ_INT(n.hw_frame_size, 10);
+    /* bursts: slots of max(burst_size, max_bboxes_per_class), then one more burst */
+    n.nms_info = ref_nms_info(3, 4, 0, 2);
+    n.nms_info.burst_size = 7;
+    CHECK_EQ_INT(hailo_get_hw_frame_size(&n), 2 * 3 * (2 + 8 * 7) + 8 * 7);
+    n.nms_info.burst_size = 2;
+    CHECK_EQ_INT(hailo_get_hw_frame_size(&n), 2 * 3 * (2 + 8 * 4) + 8 * 2);
+    n.nms_info.burst_type = HAILO_BURST_TYPE_H15_PER_CLASS; /* the type does not change it */
+    CHECK_EQ_INT(hailo_get_hw_frame_size(&n), 2 * 3 * (2 + 8 * 4) + 8 * 2);
+    n.nms_info.burst_size = 0xFFFFFFFFu; /* beyond 4 GiB */
+    CHECK_EQ_INT(hailo_get_hw_frame_size(&n), 0);
+    CHECK_STATUS(hailo_fill_hw_frame_size(&n), HAILO_INVALID_ARGUMENT);
     CHECK_EQ_INT(hailo_get_hw_frame_size(NULL), 0);
     CHECK_STATUS(hailo_fill_hw_frame_size(NULL), HAILO_INVALID_ARGUMENT);
     hailo_stream_info_t bad = stream(HAILO_H2D_STREAM, U8, HAILO_FORMAT_ORDER_NCHW, shp(2, 2, 2), shp(2, 2, 2));
@@ -161,13 +176,66 @@ static void test_host_frame_sizes(void)
     CHECK_EQ_INT(hailo_get_host_frame_size(NULL, &p), 0);
     CHECK_EQ_INT(hailo_get_host_frame_size(&si, NULL), 0);
     hailo_stream_info_t n = stream(HAILO_D2H_STREAM, U16, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, shp(1, 1, 1), shp(1, 1, 1));
-    n.nms_info = (hailo_nms_info_t){3, 4, 5, 8, 2};
+    n.nms_info = ref_nms_info(3, 4, 5, 2);
     p = params(AUTO_T, HAILO_FORMAT_ORDER_AUTO, 0);
-    CHECK_EQ_INT(hailo_get_host_frame_size(&n, &p), 3 * 21 * 4);
+    CHECK_EQ_INT(hailo_get_host_frame_size(&n, &p), 3 * (1 + 5 * 2 * 4) * 4); /* every chunk's */
     p = params(F32, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0);
     CHECK_EQ_INT(hailo_get_host_frame_size(&n, &p), 2 + 5 * 22);
+    p = params(U8, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0);
+    CHECK_EQ_INT(hailo_get_host_frame_size(&n, &p), 2 + 5 * 22);
+    n.nms_info.max_bboxes_total = 0; /* classes * chunks * per class */
+    CHECK_EQ_INT(hailo_get_host_frame_size(&n, &p), 2 + 3 * 2 * 4 * 22);
     p = params(AUTO_T, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, 0);
-    CHECK_EQ_INT(hailo_get_host_frame_size(&n, &p), 208); /* the padded device frame */
+    CHECK_EQ_INT(hailo_get_host_frame_size(&n, &p), 204); /* the device frame */
+    /* the example: 1 class, 1 per class, 2 chunks -> 11 floats */
+    n.nms_info = ref_nms_info(1, 1, 0, 2);
+    p = params(AUTO_T, HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS, 0);
+    CHECK_EQ_INT(hailo_get_host_frame_size(&n, &p), 11 * 4);
+}
+
+static void test_nms_shape(void)
+{
+    hailo_nms_info_t n = ref_nms_info(80, 100, 0, 3);
+    hailo_nms_shape_t s;
+    memset(&s, 0xCC, sizeof s);
+    CHECK_OK(hailo_get_nms_shape(&n, &s));
+    CHECK(s.number_of_classes == 80 && s.max_bboxes_per_class == 300 && s.max_bboxes_total == 24000 &&
+          s.max_accumulated_mask_size == 0);
+    n.max_bboxes_total = 17;
+    CHECK_OK(hailo_get_nms_shape(&n, &s));
+    CHECK(s.max_bboxes_per_class == 300 && s.max_bboxes_total == 17);
+    CHECK_STATUS(hailo_get_nms_shape(NULL, &s), HAILO_INVALID_ARGUMENT);
+    CHECK_STATUS(hailo_get_nms_shape(&n, NULL), HAILO_INVALID_ARGUMENT);
+    n.chunks_per_frame = 0;
+    CHECK_STATUS(hailo_get_nms_shape(&n, &s), HAILO_INVALID_ARGUMENT);
+    n = ref_nms_info(2, 0x10000u, 0, 0x10000u); /* 2^32 per class */
+    CHECK_STATUS(hailo_get_nms_shape(&n, &s), HAILO_INVALID_ARGUMENT);
+    n = ref_nms_info(0x10000u, 0x100u, 0, 0x100u); /* 2^32 in total */
+    CHECK_STATUS(hailo_get_nms_shape(&n, &s), HAILO_INVALID_ARGUMENT);
+    n.max_bboxes_total = 5; /* a given total is what counts */
+    CHECK_OK(hailo_get_nms_shape(&n, &s));
+    CHECK(s.max_bboxes_total == 5 && s.max_bboxes_per_class == 0x10000u);
+}
+
+static void test_default_transform_params(void)
+{
+    const hailo_transform_params_t p = HAILO_DEFAULT_TRANSFORM_PARAMS;
+    CHECK(p.transform_mode == HAILO_STREAM_TRANSFORM_COPY);
+    CHECK(p.user_buffer_format.type == AUTO_T && p.user_buffer_format.order == HAILO_FORMAT_ORDER_AUTO &&
+          p.user_buffer_format.flags == HAILO_FORMAT_FLAGS_QUANTIZED);
+    /* the legacy QUANTIZED flag changes nothing: the same plan as no flag at all */
+    hailo_stream_info_t si = stream(HAILO_H2D_STREAM, U8, HAILO_FORMAT_ORDER_NHCW, shp(3, 5, 3), shp(3, 8, 3));
+    hailo_transform_params_t plain = params(AUTO_T, HAILO_FORMAT_ORDER_AUTO, 0);
+    CHECK_EQ_INT(hailo_get_host_frame_size(&si, &p), hailo_get_host_frame_size(&si, &plain));
+    hailo_input_transform_context c;
+    CHECK_OK(hailo_create_input_transform_context(&si, &p, &c));
+    char a[HAILO_MAX_MESSAGE_SIZE], b[HAILO_MAX_MESSAGE_SIZE];
+    CHECK_OK(hailo_describe_input_transform_context(c, a, sizeof a));
+    hailo_release_input_transform_context(c);
+    CHECK_OK(hailo_create_input_transform_context(&si, &plain, &c));
+    CHECK_OK(hailo_describe_input_transform_context(c, b, sizeof b));
+    hailo_release_input_transform_context(c);
+    CHECK(strcmp(a, b) == 0);
 }
 
 static void test_resolve(void)
@@ -200,6 +268,13 @@ static void test_resolve(void)
     u.order = HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP;
     CHECK_OK(hailo_resolve_user_format(&si, &u, &r));
     CHECK(r.type == U16);
+    u.order = HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE; /* HailoRT: by-score frames are UINT8 */
+    CHECK_OK(hailo_resolve_user_format(&si, &u, &r));
+    CHECK(r.type == U8);
+    u.order = HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS;
+    CHECK_OK(hailo_resolve_user_format(&si, &u, &r));
+    CHECK(r.type == F32);
+    u.order = HAILO_FORMAT_ORDER_AUTO;
     si.format.order = HAILO_FORMAT_ORDER_NCHW; /* not a device order: AUTO has no meaning */
     u.order = HAILO_FORMAT_ORDER_AUTO;
     CHECK_STATUS(hailo_resolve_user_format(&si, &u, &r), HAILO_INVALID_OPERATION);
@@ -467,6 +542,6 @@ static void test_threads_distinct_contexts(void)
 }
 
 HS_TESTS(test_version_and_status, test_shape_and_type_sizes, test_hw_frame_sizes,
-         test_host_frame_sizes, test_resolve, test_decisions, test_transformation_required_and_copy,
+         test_host_frame_sizes, test_nms_shape, test_default_transform_params, test_resolve, test_decisions, test_transformation_required_and_copy,
          test_no_transform_mode, test_describe_steps, test_context_owns_its_copy,
          test_threads_distinct_contexts)

@@ -5,6 +5,7 @@
  */
 #include "hs_internal.h"
 #include "hs_test.h"
+#include "ref_model.h"
 
 #include <math.h>
 
@@ -31,16 +32,28 @@ static hailo_transform_params_t params(hailo_format_type_t t, hailo_format_order
     return p;
 }
 
-/* The status of check, create (of the stream's direction) and the size query agree. */
+/* The status of check, the check of the stream's direction, create (of that direction) and
+ * the size query agree; the check of the other direction is HAILO_INVALID_ARGUMENT. */
 static hailo_status expect(const hailo_stream_info_t *si, const hailo_transform_params_t *p,
                            hailo_status want, const char *needle, char *msg)
 {
-    char buf[HAILO_MAX_MESSAGE_SIZE];
+    char buf[HAILO_MAX_MESSAGE_SIZE], same[HAILO_MAX_MESSAGE_SIZE];
     hailo_status st = hailo_check_transform_params(si, p, buf, sizeof buf);
     if (msg) strcpy(msg, buf);
     if (st != want) {
         fprintf(stderr, "    check: status %d, want %d (%s)\n", (int)st, (int)want, buf);
         return HAILO_INTERNAL_FAILURE;
+    }
+    if (si && (uint32_t)si->direction <= 1u) {
+        int in = si->direction == HAILO_H2D_STREAM;
+        hailo_status own = in ? hailo_check_input_transform_params(si, p, same, sizeof same)
+                              : hailo_check_output_transform_params(si, p, same, sizeof same);
+        hailo_status other = in ? hailo_check_output_transform_params(si, p, NULL, 0)
+                                : hailo_check_input_transform_params(si, p, NULL, 0);
+        if (own != want || strcmp(same, buf) != 0 || other != HAILO_INVALID_ARGUMENT) {
+            fprintf(stderr, "    directed checks: %d (%s) and %d\n", (int)own, same, (int)other);
+            return HAILO_INTERNAL_FAILURE;
+        }
     }
     if (st != HAILO_SUCCESS) {
         if (strstr(buf, "stream 'conv5'") == NULL && si != NULL && p != NULL &&
@@ -130,6 +143,20 @@ static void test_wrong_direction(void)
     hailo_output_transform_context oc;
     CHECK_STATUS(hailo_create_output_transform_context(&si, &p, &oc), HAILO_INVALID_ARGUMENT);
     CHECK_STATUS(hailo_is_output_transformation_required(&si, &p, &req), HAILO_INVALID_ARGUMENT);
+    /* the directed checks say what creation says, and why; the undirected one checks the
+     * stream against its own direction */
+    char msg[HAILO_MAX_MESSAGE_SIZE];
+    CHECK_OK(hailo_check_transform_params(&si, &p, msg, sizeof msg));
+    CHECK_OK(hailo_check_input_transform_params(&si, &p, msg, sizeof msg));
+    CHECK(msg[0] == '\0');
+    CHECK_STATUS(hailo_check_output_transform_params(&si, &p, msg, sizeof msg), HAILO_INVALID_ARGUMENT);
+    CHECK_CONTAINS(msg, "stream 'conv5': the stream is an input (H2D), but this is an output transform context");
+    si.direction = HAILO_D2H_STREAM;
+    CHECK_STATUS(hailo_check_input_transform_params(&si, &p, msg, sizeof msg), HAILO_INVALID_ARGUMENT);
+    CHECK_CONTAINS(msg, "is an output (D2H), but this is an input transform context");
+    CHECK_OK(hailo_check_output_transform_params(&si, &p, msg, sizeof msg));
+    CHECK_STATUS(hailo_check_input_transform_params(NULL, &p, msg, sizeof msg), HAILO_INVALID_ARGUMENT);
+    CHECK_STATUS(hailo_check_output_transform_params(&si, NULL, NULL, 0), HAILO_INVALID_ARGUMENT);
     /* a device order that exists in the other direction only */
     hailo_stream_info_t o = base_stream(HAILO_D2H_STREAM);
     o.format.order = HAILO_FORMAT_ORDER_RGB888;
@@ -175,12 +202,24 @@ static void test_type_pairs(void)
     y.format.order = HAILO_FORMAT_ORDER_HAILO_YYUV;
     hailo_transform_params_t nv = params(F32, HAILO_FORMAT_ORDER_NV12, 0);
     EXPECT(&y, &nv, HAILO_INVALID_OPERATION, "must equal the device type");
-    /* NMS host orders are FLOAT32 */
+    /* NMS: by class is FLOAT32; by score UINT8 (HailoRT) or FLOAT32 (the same bytes) */
     hailo_stream_info_t n = base_stream(HAILO_D2H_STREAM);
     n.format = (hailo_format_t){U16, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, HAILO_FORMAT_FLAGS_NONE};
-    n.nms_info = (hailo_nms_info_t){3, 4, 0, 8, 1};
+    n.nms_info = ref_nms_info(3, 4, 0, 1);
     hailo_transform_params_t bc = params(U16, HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS, 0);
     EXPECT(&n, &bc, HAILO_INVALID_OPERATION, "FLOAT32 only");
+    bc = params(U8, HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS, 0);
+    EXPECT(&n, &bc, HAILO_INVALID_OPERATION, "FLOAT32 only");
+    hailo_transform_params_t bs = params(U16, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0);
+    EXPECT(&n, &bs, HAILO_INVALID_OPERATION, "UINT8 (or FLOAT32, the same bytes), not UINT16");
+    bs = params(U8, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0);
+    EXPECT(&n, &bs, HAILO_SUCCESS, NULL);
+    bs = params(F32, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0);
+    EXPECT(&n, &bs, HAILO_SUCCESS, NULL);
+    n.format.type = U8; /* the device type does not matter */
+    bs = params(U8, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0);
+    EXPECT(&n, &bs, HAILO_SUCCESS, NULL);
+    n.format.type = U16;
     hailo_transform_params_t raw = params(F32, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, 0);
     EXPECT(&n, &raw, HAILO_INVALID_OPERATION, "must equal the device type");
 }
@@ -315,12 +354,63 @@ static void test_quant_infos(void)
     }
 }
 
+/* limvals_min > limvals_max (or a NaN bound): HailoRT's clip and this layer's disagree, so a
+ * context that quantizes with them is refused; where they are not used, they do not matter. */
+static void test_unordered_limvals(void)
+{
+    hailo_stream_info_t si = base_stream(HAILO_H2D_STREAM);
+    hailo_transform_params_t f32 = params(F32, HAILO_FORMAT_ORDER_NHWC, 0);
+    const float lims[][2] = {{10.0f, -10.0f}, {NAN, 1.0f}, {-1.0f, NAN}, {NAN, NAN}};
+    char msg[HAILO_MAX_MESSAGE_SIZE];
+    for (size_t i = 0; i < sizeof lims / sizeof lims[0]; i++) {
+        hailo_stream_info_t s = si;
+        s.quant_info.limvals_min = lims[i][0];
+        s.quant_info.limvals_max = lims[i][1];
+        CHECK_OK(expect(&s, &f32, HAILO_INVALID_ARGUMENT, "limvals", msg));
+        CHECK_CONTAINS(msg, "stream 'conv5': quant_info limvals [");
+        CHECK_CONTAINS(msg, "are not ordered");
+        /* no quantize step: not used */
+        hailo_transform_params_t u8 = params(U8, HAILO_FORMAT_ORDER_NHWC, 0);
+        EXPECT(&s, &u8, HAILO_SUCCESS, NULL);
+        hailo_transform_params_t raw = f32;
+        raw.transform_mode = HAILO_STREAM_NO_TRANSFORM;
+        EXPECT(&s, &raw, HAILO_SUCCESS, NULL);
+        /* the identity QP never clips */
+        hailo_stream_info_t id = s;
+        id.quant_info.qp_zp = 0.0f;
+        id.quant_info.qp_scale = 1.0f;
+        EXPECT(&id, &f32, HAILO_SUCCESS, NULL);
+        /* outputs only dequantize */
+        hailo_stream_info_t o = s;
+        o.direction = HAILO_D2H_STREAM;
+        EXPECT(&o, &f32, HAILO_SUCCESS, NULL);
+        /* the standalone quantize refuses them too (not for the identity) */
+        float x = 1.0f;
+        unsigned char q = 0x77;
+        CHECK_STATUS(hailo_quantize_input_buffer(&x, &q, 1, U8, &s.quant_info), HAILO_INVALID_ARGUMENT);
+        CHECK(q == 0x77);
+        CHECK_OK(hailo_quantize_input_buffer(&x, &q, 1, U8, &id.quant_info));
+        CHECK(q == 1);
+        /* dequantize does not use them */
+        float y = 0.0f;
+        CHECK_OK(hailo_dequantize_output_buffer(&q, &y, 1, U8, &s.quant_info));
+    }
+    /* equal limvals are ordered: every x becomes that value */
+    hailo_stream_info_t s = si;
+    s.quant_info.limvals_min = s.quant_info.limvals_max = 1.0f;
+    EXPECT(&s, &f32, HAILO_SUCCESS, NULL);
+    /* infinite limvals are ordered too */
+    s.quant_info.limvals_min = -INFINITY;
+    s.quant_info.limvals_max = INFINITY;
+    EXPECT(&s, &f32, HAILO_SUCCESS, NULL);
+}
+
 static void test_nms_info(void)
 {
     hailo_stream_info_t si = base_stream(HAILO_D2H_STREAM);
     si.format = (hailo_format_t){U16, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, HAILO_FORMAT_FLAGS_NONE};
     si.shape = si.hw_shape = (hailo_3d_image_shape_t){0, 0, 0}; /* not used for NMS */
-    si.nms_info = (hailo_nms_info_t){3, 4, 0, 8, 1};
+    si.nms_info = ref_nms_info(3, 4, 0, 1);
     hailo_transform_params_t p = params(F32, HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS, 0);
     EXPECT(&si, &p, HAILO_SUCCESS, NULL);
     hailo_stream_info_t s = si;
@@ -336,13 +426,45 @@ static void test_nms_info(void)
     s.nms_info.bbox_size = 16;
     EXPECT(&s, &p, HAILO_INVALID_ARGUMENT, "bbox_size 16");
     s = si;
+    s.nms_info.burst_type = HAILO_BURST_TYPE_COUNT;
+    EXPECT(&s, &p, HAILO_INVALID_ARGUMENT, "burst_type 5 is unknown");
+    s.nms_info.burst_type = (hailo_nms_burst_type_t)-1;
+    EXPECT(&s, &p, HAILO_INVALID_ARGUMENT, "burst_type");
+    for (int b = 0; b < (int)HAILO_BURST_TYPE_COUNT; b++) {
+        s.nms_info.burst_type = (hailo_nms_burst_type_t)b;
+        s.nms_info.burst_size = (uint32_t)b * 3;
+        EXPECT(&s, &p, HAILO_SUCCESS, NULL);
+    }
+    /* carried, not used: any defuse info */
+    s = si;
+    s.nms_info.is_defused = true;
+    s.nms_info.defuse_info.class_group_index = 7;
+    memset(s.nms_info.defuse_info.original_name, 'x', sizeof s.nms_info.defuse_info.original_name);
+    EXPECT(&s, &p, HAILO_SUCCESS, NULL);
+    s = si;
     s.nms_info.max_bboxes_total = 70000;
-    hailo_transform_params_t bs = params(F32, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0);
+    hailo_transform_params_t bs = params(U8, HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE, 0);
     EXPECT(&s, &bs, HAILO_INVALID_ARGUMENT, "at most 65535");
     EXPECT(&s, &p, HAILO_SUCCESS, NULL); /* by class does not care */
+    /* the default total counts every chunk: 100 classes x 3 chunks x 300 > 65535 */
+    s.nms_info = ref_nms_info(100, 300, 0, 3);
+    EXPECT(&s, &bs, HAILO_INVALID_ARGUMENT, "(classes x chunks x max_bboxes_per_class)");
+    s.nms_info.max_bboxes_total = 65535;
+    EXPECT(&s, &bs, HAILO_SUCCESS, NULL);
+    /* class ids are uint16 */
+    s.nms_info = ref_nms_info(65537, 1, 10, 1);
+    EXPECT(&s, &bs, HAILO_INVALID_ARGUMENT, "at most 65536 classes");
+    s.nms_info.number_of_classes = 65536;
+    EXPECT(&s, &bs, HAILO_SUCCESS, NULL);
     s = si;
-    s.nms_info = (hailo_nms_info_t){0xFFFFFFFFu, 0xFFFFFFFFu, 0, 8, 0xFFFFFFFFu};
+    s.nms_info = ref_nms_info(0xFFFFFFFFu, 0xFFFFFFFFu, 0, 0xFFFFFFFFu);
     EXPECT(&s, &p, HAILO_INVALID_ARGUMENT, "does not fit");
+    s.nms_info = ref_nms_info(1, 1, 0, 1);
+    s.nms_info.burst_size = 0x20000000u; /* 8 * burst alone is 4 GiB */
+    EXPECT(&s, &p, HAILO_INVALID_ARGUMENT, "(burst_size 536870912) does not fit");
+    /* a host frame beyond 4 GiB: the device frame fits, its every-chunk by-class frame not */
+    s.nms_info = ref_nms_info(1, 0x4000000u, 0, 4); /* 4 * (2 + 2^29) bytes; 4 * (1 + 20 * 2^26) */
+    EXPECT(&s, &p, HAILO_INVALID_ARGUMENT, "host frame");
 }
 
 static void test_transform_buffers(void)
@@ -394,13 +516,14 @@ static void test_nms_overrun(void)
 {
     hailo_stream_info_t si = base_stream(HAILO_D2H_STREAM);
     si.format = (hailo_format_t){U16, HAILO_FORMAT_ORDER_HAILO_NMS_ON_CHIP, HAILO_FORMAT_FLAGS_NONE};
-    si.nms_info = (hailo_nms_info_t){2, 3, 0, 8, 1};
+    si.nms_info = ref_nms_info(2, 3, 0, 1);
     si.quant_info = (hailo_quant_info_t){0.0f, 1.0f / 4096.0f, 0.0f, 16.0f};
     CHECK_OK(hailo_fill_hw_frame_size(&si));
-    CHECK_EQ_INT(si.hw_frame_size, 56); /* 2 * (2 + 24) = 52 -> 56 */
+    CHECK_EQ_INT(si.hw_frame_size, 52); /* 2 * (2 + 24), not padded */
     hailo_transform_params_t p = params(F32, HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS, 0);
     hailo_output_transform_context c;
     CHECK_OK(hailo_create_output_transform_context(&si, &p, &c));
+    CHECK_EQ_INT(hailo_output_transform_context_get_src_frame_size(c), 52);
     CHECK_EQ_INT(hailo_output_transform_context_get_dst_frame_size(c), 2 * 16 * 4);
     unsigned char src[56];
     float dst[32];
@@ -408,35 +531,39 @@ static void test_nms_overrun(void)
     memset(src, 0, sizeof src);
     src[0] = 4;
     for (size_t i = 0; i < 32; i++) dst[i] = 7.0f;
-    CHECK_STATUS(hailo_transform_frame_by_output_transform_context(c, src, 56, dst, sizeof dst), HAILO_INVALID_FRAME);
+    CHECK_STATUS(hailo_transform_frame_by_output_transform_context(c, src, 52, dst, sizeof dst), HAILO_INVALID_FRAME);
     for (size_t i = 0; i < 32; i++) CHECK(dst[i] == 7.0f); /* nothing written */
+    /* the old padded size is not the frame size any more */
+    CHECK_STATUS(hailo_transform_frame_by_output_transform_context(c, src, 56, dst, sizeof dst), HAILO_INSUFFICIENT_BUFFER);
     /* class 0 uses the whole capacity of 3, class 1 claims 3 more: fits exactly (payload 52) */
     memset(src, 0, sizeof src);
     src[0] = 3;
     src[26] = 3;
-    CHECK_OK(hailo_transform_frame_by_output_transform_context(c, src, 56, dst, sizeof dst));
+    CHECK_OK(hailo_transform_frame_by_output_transform_context(c, src, 52, dst, sizeof dst));
     /* counts at most max_bboxes_per_class always fit the payload, which has room for the
      * maximum in every class and chunk; a short buffer is refused before parsing */
     CHECK_STATUS(hailo_nms_decode_by_class(src, 40, dst, sizeof dst, &si.nms_info, &si.quant_info),
                  HAILO_INSUFFICIENT_BUFFER);
-    /* two chunks: counts of a class merge, capped at max_bboxes_per_class */
-    hailo_nms_info_t two = {2, 3, 0, 8, 2}; /* payload 104 */
+    /* two chunks: a class holds the proposals of both (up to 2 * 3) */
+    hailo_nms_info_t two = ref_nms_info(2, 3, 0, 2); /* payload 104 */
     unsigned char f2[104];
     memset(f2, 0, sizeof f2);
     f2[0] = 3;  /* chunk 0, class 0 */
     f2[26] = 3; /* chunk 0, class 1 */
     f2[52] = 3; /* chunk 1, class 0 */
     f2[78] = 3; /* chunk 1, class 1 */
-    float d2[32];
+    float d2[2 * (1 + 30)];
     CHECK_OK(hailo_nms_decode_by_class(f2, 104, d2, sizeof d2, &two, &si.quant_info));
-    CHECK(d2[0] == 3.0f && d2[16] == 3.0f);
+    CHECK(d2[0] == 6.0f && d2[31] == 6.0f);
     /* a bad count in the second chunk: INVALID_FRAME, nothing written */
     f2[78] = 4;
-    for (size_t i = 0; i < 32; i++) d2[i] = -1.0f;
+    for (size_t i = 0; i < 62; i++) d2[i] = -1.0f;
     CHECK_STATUS(hailo_nms_decode_by_class(f2, 104, d2, sizeof d2, &two, &si.quant_info), HAILO_INVALID_FRAME);
-    for (size_t i = 0; i < 32; i++) CHECK(d2[i] == -1.0f);
-    unsigned char s2[2 + 6 * 22];
+    for (size_t i = 0; i < 62; i++) CHECK(d2[i] == -1.0f);
+    unsigned char s2[2 + 12 * 22];
+    memset(s2, 0x3C, sizeof s2);
     CHECK_STATUS(hailo_nms_decode_by_score(f2, 104, s2, sizeof s2, &two, &si.quant_info), HAILO_INVALID_FRAME);
+    for (size_t i = 0; i < sizeof s2; i++) CHECK(s2[i] == 0x3C);
     hailo_release_output_transform_context(c);
 }
 
@@ -466,5 +593,5 @@ static void test_message_buffer_handling(void)
 }
 
 HS_TESTS(test_null_and_unknown_enums, test_wrong_direction, test_type_pairs, test_order_pairs,
-         test_shapes, test_quant_infos, test_nms_info, test_transform_buffers, test_nms_overrun,
+         test_shapes, test_quant_infos, test_unordered_limvals, test_nms_info, test_transform_buffers, test_nms_overrun,
          test_message_buffer_handling)

@@ -129,10 +129,16 @@ static int user_types(int dir, hailo_format_type_t dt, hailo_format_order_t dev,
         out[0] = dt;
         return 1;
     }
-    if (host == HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS || host == HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE) {
+    if (host == HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS) {
         out[0] = F32;
         out[1] = AUTO_T;
         return 2;
+    }
+    if (host == HAILO_FORMAT_ORDER_HAILO_NMS_BY_SCORE) { /* bytes: UINT8 (HailoRT), FLOAT32 */
+        out[0] = U8;
+        out[1] = F32;
+        out[2] = AUTO_T;
+        return 3;
     }
     int n = 0;
     out[n++] = F32;
@@ -275,6 +281,8 @@ static void sweep(int big, int per_config, uint64_t seed)
                                     si.nms_info.max_bboxes_total = ref_range(&r, 0, 2) == 0 ? 0 : ref_range(&r, 1, si.nms_info.number_of_classes * si.nms_info.max_bboxes_per_class + 2);
                                     si.nms_info.bbox_size = 8;
                                     si.nms_info.chunks_per_frame = ref_range(&r, 1, 3);
+                                    si.nms_info.burst_size = ref_range(&r, 0, 2) == 0 ? ref_range(&r, 1, 9) : 0;
+                                    si.nms_info.burst_type = (hailo_nms_burst_type_t)ref_range(&r, 0, 4);
                                     si.quant_info.qp_zp = (float)ref_range(&r, 0, 7);
                                     si.quant_info.qp_scale = ldexpf(1.0f, -(int)ref_range(&r, 8, 13));
                                 }

@@ -76,10 +76,20 @@ static void test_clip_to_limvals(void)
     hailo_quant_info_t inf = qp(0.0f, 2.0f, -INFINITY, INFINITY);
     CHECK_EQ_INT(q8(INFINITY, inf), 255);
     CHECK_EQ_INT(q8(NAN, inf), 0); /* NaN -> -inf -> 0 */
-    /* lo > hi: every x becomes hi */
+    /* lo > hi: HailoRT's clip (x >= hi -> hi, else x <= lo -> lo) and this one disagree:
+     * refused, not picked (HAILO_INVALID_ARGUMENT, nothing written) */
     hailo_quant_info_t rev = qp(0.0f, 0.5f, 10.0f, 1.0f);
-    CHECK_EQ_INT(q8(-50.0f, rev), 2);
-    CHECK_EQ_INT(q8(50.0f, rev), 2);
+    CHECK_EQ_INT(q8(-50.0f, rev), 9999);
+    CHECK_EQ_INT(q16(50.0f, rev), 99999);
+    /* lo == hi is ordered: every x becomes that value */
+    hailo_quant_info_t flat = qp(0.0f, 0.5f, 1.0f, 1.0f);
+    CHECK_EQ_INT(q8(-50.0f, flat), 2);
+    CHECK_EQ_INT(q8(50.0f, flat), 2);
+    /* the identity QP never clips: its limvals may be anything */
+    hailo_quant_info_t id_rev = qp(0.0f, 1.0f, 10.0f, 1.0f);
+    CHECK_EQ_INT(q8(50.0f, id_rev), 50);
+    hailo_quant_info_t id_nan = qp(0.0f, 1.0f, NAN, NAN);
+    CHECK_EQ_INT(q8(7.0f, id_nan), 7);
 }
 
 /* x / s and x * (1 / s) differ for some x when s is not a power of two; the library must
@@ -194,12 +204,12 @@ static void test_modes_are_chosen_as_documented(void)
     hailo_quant_info_t nan_hi = qp(1.0f, 0.5f, 0.0f, NAN);
     hs_quant_setup(&nan_hi, U8, &q, &op);
     CHECK(q.clamp && !q.sat);
+    /* ... but no public entry point quantizes with NaN limvals (they are not ordered) */
     float x = 3.0f;
     uint8_t o = 1;
-    CHECK_OK(hailo_quantize_input_buffer(&x, &o, 1, U8, &nan_hi));
-    CHECK_EQ_INT(o, 0);
-    CHECK_OK(hailo_quantize_input_buffer(&x, &o, 1, U8, &nan_lo));
-    CHECK_EQ_INT(o, 3); /* 1 / 0.5 + 1 */
+    CHECK_STATUS(hailo_quantize_input_buffer(&x, &o, 1, U8, &nan_hi), HAILO_INVALID_ARGUMENT);
+    CHECK_STATUS(hailo_quantize_input_buffer(&x, &o, 1, U8, &nan_lo), HAILO_INVALID_ARGUMENT);
+    CHECK_EQ_INT(o, 1);
     hailo_quant_info_t id = qp(0.0f, 1.0f, 5.0f, 6.0f);
     hs_quant_setup(&id, U16, &q, &op);
     CHECK(op == HS_OP_Q16_MUL && q.lo == 0.0f && q.hi == 65535.0f && !q.clamp && q.sat);
