@@ -727,3 +727,28 @@ def infer_output_shape(l: Layer) -> list[int] | None:
     if t == "argmax":
         return [1 if i == p["axis"] else d for i, d in enumerate(x)]
     return None
+
+
+def normalization_fold_target(hn: HNGraph, layer: Layer) -> Layer | None:
+    """The layer a normalization folds into (docs/numerics.md): a normalization right after an
+    input layer, each with one consumer, before an ungrouped conv / dw / dense that adds no
+    padding; None for any other layer. (Calibration adds one condition: the input's range must
+    fit the input codes.)"""
+    from .numerics.geometry import spatial_pads
+
+    if layer.type != "normalization":
+        return None
+    src = hn.layers[layer.input[0]]
+    if src.type != "input_layer" or len(src.output) != 1 or len(layer.output) != 1:
+        return None
+    cons = hn.layers[layer.output[0]]
+    if cons.type not in ("conv", "dw", "dense") or int(cons.params.get("groups", 1)) != 1:
+        return None
+    if cons.type in ("conv", "dw"):
+        p = cons.params
+        d = p.get("dilations", [1, 1, 1, 1])
+        pads = spatial_pads(cons.input_shapes[0][1:3], p["kernel_shape"][:2], p["strides"][1:3],
+                            d[1:3], p["padding"])
+        if any(v for pp in pads for v in pp):
+            return None
+    return cons

@@ -51,9 +51,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import ParamsError
-from .hn import MAC_TYPES, PRECISION_MODE_RE, HNGraph, Layer
+from .hn import MAC_TYPES, PRECISION_MODE_RE, HNGraph, Layer, normalization_fold_target
 from .numerics.activations import LUT_ACTS, SLOPE_ACTS
-from .numerics.params import (ACC_LIMIT_BITS, EW_EXTRA_BITS, LIMVALS_MIN_WIDTH, LUT_SIZE,
+from .numerics.geometry import pool_counts, spatial_pads
+from .numerics.params import (DEFAULTS, HOST_OPS, KIND_CHIP, KIND_FOLDED, KIND_HOST, PASSTHROUGH,
+                              ACC_LIMIT_BITS, EW_EXTRA_BITS, LIMVALS_MIN_WIDTH, LUT_SIZE,
                               MANTISSA_BITS, PRE_ACT_BITS, SHIFT_MAX, SHIFT_MIN, TensorQ,
                               abs_weight_sum, channel_groups, derive_rescale,
                               derive_signed_rescale, ew_multipliers, qmax, relu6_hi_code, rhe,
@@ -62,12 +64,6 @@ from .quant_errors import QuantizationError
 
 # The same as in emulator/quantization.py, which imports TensorFlow (this module must not:
 # loading a HAR does not need it); tests/test_load_validation.py checks that they agree.
-KIND_CHIP, KIND_HOST, KIND_FOLDED = 0, 1, 2
-PASSTHROUGH = ("maxpool", "reduce_max", "pad", "reshape", "slice", "space_to_depth",
-               "depth_to_space", "feature_shuffle", "resize", "output_layer")
-HOST_OPS = ("softmax", "argmax")
-DEFAULTS = {"precision_mode": "a8_w8", "bias_mode": "single_scale_decomposition",
-            "quantization_groups": 1}
 BIAS_DTYPES = {"single_scale_decomposition": np.int8, "double_scale_initialization": np.int16}
 
 M_MIN, M_MAX = 1 << (MANTISSA_BITS - 1), (1 << MANTISSA_BITS) - 1
@@ -117,38 +113,12 @@ def validate_quantized_params(hn: HNGraph, qp: Mapping[str, Any], source: str = 
     return _Checker(hn, qp, source, rederive).run()
 
 
-# ==== geometry (numpy; the same as emulator/numerics/kernels.py, which imports TensorFlow) ======
-
-def same_pads(n: int, k: int, s: int, d: int, padding: str) -> tuple[int, int]:
-    """(before, after) padding of one spatial axis (kernels.same_pads)."""
-    if padding == "VALID":
-        return (0, 0)
-    out = -(-n // s)
-    total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
-    small = total // 2
-    return (total - small, small) if padding == "SAME" else (small, total - small)
-
-
-def pool_counts(in_hw, k_hw, strides_hw, pads, count_include_pad: bool) -> np.ndarray:
-    """Window count per output position of an average pool (kernels.pool_counts)."""
-    out = []
-    for n, k, s, (pb, pa) in zip(in_hw, k_hw, strides_hw, pads):
-        on = (n + pb + pa - k) // s + 1
-        start = np.arange(on) * s - pb
-        valid = np.minimum(start + k, n) - np.maximum(start, 0)
-        out.append(np.full(on, k) if count_include_pad else valid)
-    return np.outer(out[0], out[1]).astype(np.int64)
-
-
-def _spatial_pads(layer: Layer, k_hw, s_hw, d_hw):
-    hw = layer.input_shapes[0][1:3]
-    return tuple(same_pads(hw[i], k_hw[i], s_hw[i], d_hw[i], layer.params["padding"]) for i in range(2))
-
+# ==== geometry ===================================================================================
 
 def _avgpool_counts(layer: Layer) -> np.ndarray:
     p = layer.params
     k, s = p["kernel_shape"][1:3], p["strides"][1:3]
-    pads = _spatial_pads(layer, k, s, (1, 1))
+    pads = spatial_pads(layer.input_shapes[0][1:3], k, s, (1, 1), p["padding"])
     return np.unique(pool_counts(layer.input_shapes[0][1:3], k, s, pads,
                                  bool(p.get("count_include_pad", False))))
 
@@ -272,24 +242,9 @@ class _Checker:
         return layer.type == "output_layer" and self._is_host(self.hn.layers[layer.input[0]])
 
     def _foldable(self, layer: Layer) -> bool:
-        """The HN allows folding this normalization into its consumer (quantization's
-        _folding_target without the calibration-range condition)."""
-        hn = self.hn
-        if layer.type != "normalization":
-            return False
-        src = hn.layers[layer.input[0]]
-        if src.type != "input_layer" or len(src.output) != 1 or len(layer.output) != 1:
-            return False
-        cons = hn.layers[layer.output[0]]
-        if cons.type not in ("conv", "dw", "dense") or int(cons.params.get("groups", 1)) != 1:
-            return False
-        if cons.type in ("conv", "dw"):
-            p = cons.params
-            d = p.get("dilations", [1, 1, 1, 1])
-            pads = _spatial_pads(cons, p["kernel_shape"][:2], p["strides"][1:3], d[1:3])
-            if any(v for pp in pads for v in pp):
-                return False
-        return True
+        """The HN allows folding this normalization (quantization's folding rule without the
+        calibration-range condition)."""
+        return normalization_fold_target(self.hn, layer) is not None
 
     def _check_kind(self, layer: Layer, kind: int) -> None:
         name = layer.name

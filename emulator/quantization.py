@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from typing import Any, Mapping
 
 import numpy as np
 
-from .hn import MAC_TYPES, HNGraph, Layer
+from .hn import MAC_TYPES, PRECISION_MODE_RE, HNGraph, Layer, normalization_fold_target
 from .limits import check_batch
 from .numerics import kernels as K
 from .numerics.activations import CLAMP_ACTS, LUT_ACTS, SLOPE_ACTS, build_lut
-from .numerics.params import (BIAS_MANTISSA_BITS, PRE_ACT_BITS, TensorQ, check_accumulator,
+from .numerics.params import (DEFAULTS, HOST_OPS, KIND_CHIP, KIND_FOLDED, KIND_HOST, PASSTHROUGH,
+                              BIAS_MANTISSA_BITS, PRE_ACT_BITS, TensorQ, check_accumulator,
                               channel_groups, decompose_bias, derive_rescale,
                               derive_signed_rescale, ew_multipliers, mac_bound, qmax,
                               quantize_weights, relu6_hi_code, rhe, tensor_params)
@@ -37,16 +37,7 @@ from .quant_errors import (CalibrationOutOfRangeError, CalibrationShapeError, Co
 log = logging.getLogger(__name__)
 
 NUMERICS_VERSION = 1
-DEFAULTS = {"precision_mode": "a8_w8", "bias_mode": "single_scale_decomposition",
-            "quantization_groups": 1}
 CONFIG_KEYS = tuple(DEFAULTS)
-_MODE_RE = re.compile(r"^a(8|16)_w(4|8|16)(?:_a(8|16))?$")
-
-# layers whose output keeps its input's tensor (s, z, b)
-PASSTHROUGH = ("maxpool", "reduce_max", "pad", "reshape", "slice", "space_to_depth",
-               "depth_to_space", "feature_shuffle", "resize", "output_layer")
-HOST_OPS = ("softmax", "argmax")
-KIND_CHIP, KIND_HOST, KIND_FOLDED = 0, 1, 2
 
 
 def qkey(net: str, layer: str, field: str) -> str:
@@ -58,7 +49,7 @@ def qkey(net: str, layer: str, field: str) -> str:
 
 def parse_precision_mode(mode: str) -> tuple[int, int]:
     """'aX_wY[_aZ]' -> (output bits, weight bits): weights Y bits, output Z (= X when absent)."""
-    m = _MODE_RE.match(str(mode))
+    m = PRECISION_MODE_RE.match(str(mode))
     if not m:
         raise QuantizationConfigError(
             f"precision_mode '{mode}' is not aX_wY[_aZ] with X, Z in {{8, 16}} and Y in {{4, 8, 16}} "
@@ -290,21 +281,10 @@ def _check_host_op(hn: HNGraph, layer: Layer) -> None:
 
 def _folding_target(hn: HNGraph, layer: Layer, stats: dict, in_bits: int) -> Layer | None:
     """The MAC layer a normalization folds into (docs/numerics.md), or None."""
-    if layer.type != "normalization":
+    cons = normalization_fold_target(hn, layer)
+    if cons is None:
         return None
     src = hn.layers[layer.input[0]]
-    if src.type != "input_layer" or len(src.output) != 1 or len(layer.output) != 1:
-        return None
-    cons = hn.layers[layer.output[0]]
-    if cons.type not in ("conv", "dw", "dense") or int(cons.params.get("groups", 1)) != 1:
-        return None
-    if cons.type in ("conv", "dw"):
-        p = cons.params
-        d = p.get("dilations", [1, 1, 1, 1])
-        pads = K.spatial_pads(cons.input_shapes[0][1:3], p["kernel_shape"][:2], p["strides"][1:3],
-                              d[1:3], p["padding"])
-        if any(v for pp in pads for v in pp):
-            return None
     lo, hi = stats[src.name]
     if lo < 0 or hi > qmax(in_bits):
         return None

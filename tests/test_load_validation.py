@@ -230,31 +230,6 @@ def test_rederive_off_accepts_in_range_changes(onet_q):
         validate_quantized_params(onet_q.hn, qp, "x", rederive=False)
 
 
-def test_mirrored_constants_agree_with_the_derivation():
-    """qparams_check keeps numpy copies of what emulator/quantization.py and numerics/kernels.py
-    (TensorFlow modules) define."""
-    from emulator import qparams_check as qc
-    from emulator import quantization as q
-    from emulator.numerics import kernels as K
-
-    assert (qc.KIND_CHIP, qc.KIND_HOST, qc.KIND_FOLDED) == (q.KIND_CHIP, q.KIND_HOST, q.KIND_FOLDED)
-    assert qc.PASSTHROUGH == q.PASSTHROUGH and qc.HOST_OPS == q.HOST_OPS and qc.DEFAULTS == q.DEFAULTS
-    assert set(qc.BIAS_DTYPES) == set(q.BIAS_MANTISSA_BITS)
-    from emulator.hn import PRECISION_MODE_RE
-
-    assert PRECISION_MODE_RE.pattern == q._MODE_RE.pattern
-    for n in (1, 5, 12, 13):
-        for k in (1, 2, 3, 7):
-            for s in (1, 2, 3):
-                for d in (1, 2):
-                    for pad in ("VALID", "SAME", "SAME_TENSORFLOW"):
-                        assert qc.same_pads(n, k, s, d, pad) == K.same_pads(n, k, s, d, pad)
-    for inc in (False, True):
-        pads = K.spatial_pads((7, 6), (3, 3), (2, 1), (1, 1), "SAME")
-        assert np.array_equal(qc.pool_counts((7, 6), (3, 3), (2, 1), pads, inc),
-                              K.pool_counts((7, 6), (3, 3), (2, 1), pads, inc))
-
-
 # ------------------------------------------------------------------ the HN at load ---------------
 
 def _hn_refused(d_or_text, exc, *words):

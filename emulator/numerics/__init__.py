@@ -3,6 +3,7 @@
 params       derivations of integer parameters from float quantities (tensor params, weights,
              bias decomposition, rescale mantissa / shift, element-wise multipliers); numpy only
 activations  float64 activation functions and the 65,536-entry activation tables; numpy only
+geometry     padding and average-pool window counts of the spatial layers; numpy only
 kernels      the integer ops, one plain function per op, the formula in its docstring
              (TensorFlow ops; import emulator.numerics.kernels explicitly)
 """

@@ -25,6 +25,15 @@ EW_EXTRA_BITS = {8: 14, 16: 22}  # element-wise operand multipliers: larger scal
 PRE_ACT_BITS = 16          # LUT activations index a 16-bit pre-activation code
 LUT_SIZE = 1 << PRE_ACT_BITS
 
+# What a stored layer is (its "kind" param) and which layers keep their input's tensor (s, z, b);
+# shared by the derivation, the executors and the load-time check (emulator.qparams_check)
+KIND_CHIP, KIND_HOST, KIND_FOLDED = 0, 1, 2
+PASSTHROUGH = ("maxpool", "reduce_max", "pad", "reshape", "slice", "space_to_depth",
+               "depth_to_space", "feature_shuffle", "resize", "output_layer")
+HOST_OPS = ("softmax", "argmax")
+DEFAULTS = {"precision_mode": "a8_w8", "bias_mode": "single_scale_decomposition",
+            "quantization_groups": 1}  # the per-layer configuration when nothing sets it
+
 
 def rhe(x):
     """Round half to even, float64 (numpy's rint)."""
