@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import data_sources as ds
-from host_app import cli
+from host_app import cli, outputs
 from test_host_app import _run, faces, fer_har, fer_qhar  # noqa: F401  (module fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -186,7 +186,7 @@ def test_same_kind_empty_and_force(capsys, work):
     shutil.copy(ds.fer_model_path(), keras)
     code, _, err = _run(capsys, ["parse", ds.fer_model_path(), "--preset", "fer", "-o", keras, "--force"])
     assert code == 0, err
-    assert cli.file_kind(keras)[0] == "har"
+    assert outputs.file_kind(keras)[0] == "har"
     assert temporaries(d) == []
 
 
@@ -217,14 +217,14 @@ def test_file_kinds(tmp_path):
     shutil.copy(ds.fer_quantized_tflite_path(), tmp_path / "m2.bin")
     cases["m2.bin"] = "tflite"
     for name, kind in cases.items():
-        assert cli.file_kind(tmp_path / name)[0] == kind, name
-    assert cli.file_kind(tmp_path / "missing") is None
+        assert outputs.file_kind(tmp_path / name)[0] == kind, name
+    assert outputs.file_kind(tmp_path / "missing") is None
     (tmp_path / "dangling").symlink_to(tmp_path / "missing")
-    assert cli.file_kind(tmp_path / "dangling") is None
-    assert cli.file_kind("/dev/null")[0] == "special"
+    assert outputs.file_kind(tmp_path / "dangling") is None
+    assert outputs.file_kind("/dev/null")[0] == "special"
     # a truncated npz / HAR still tells its kind (the old non-atomic writes left such files)
     (tmp_path / "cut.npz").write_bytes((tmp_path / "a.npz").read_bytes()[:60])
-    assert cli.file_kind(tmp_path / "cut.npz")[0] == "npz"
+    assert outputs.file_kind(tmp_path / "cut.npz")[0] == "npz"
 
 
 def test_special_output_is_refused_even_with_force(capsys, work):
