@@ -30,9 +30,20 @@ def _mode_for(path: Path) -> int:
             return stat.S_IMODE(st.st_mode)
     except FileNotFoundError:
         pass
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask can only set it, and setting it
+    even briefly would race with other threads creating files, such as key files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022  # the usual default where /proc does not tell
 
 
 def _temp_name(path: Path) -> Path:

@@ -174,8 +174,10 @@ class RemoteDevice(Device):
 
             curve = load_client_keys(keys, client_name)
         self._curve = curve is not None
-        self._eps = [_Endpoint(a, self.ctx, curve) for a in addresses]
+        self._eps: list[_Endpoint] = []
         try:
+            for a in addresses:  # inside the try: a bad second endpoint closes the first
+                self._eps.append(_Endpoint(a, self.ctx, curve))
             self.server_info = {ep.address: self._call(ep, "hello") for ep in self._eps}
             self._networks, self._infos = self._fetch_stream_infos()
         except BaseException:

@@ -14,7 +14,10 @@ The protocol is docs/device-protocol.md. How it is built:
   I/O thread over an inproc socket. The frames of one message are one batch.
 - Limits: a request larger than max_message_bytes (all parts) gets an error reply; a part larger
   than twice that (ZMQ_MAXMSGSIZE) makes ZeroMQ disconnect the peer before buffering it;
-  high-water marks both ways bound what waits in ZeroMQ; heartbeats on idle connections.
+  high-water marks both ways bound how many messages wait in ZeroMQ; heartbeats on idle
+  connections. ZeroMQ has no limit on the number of parts of one message and holds a whole
+  message before handing it over, so a client that may connect can make the server hold one
+  oversized many-part message before it is refused: CURVE's allow-list is what bounds who can.
 - Security: binds to loopback unless told otherwise; CURVE with an allow-list of client keys
   through ZAP unless `insecure=True`, which the server announces. Requests name networks, which
   are looked up in what the device serves; nothing in a request reaches the filesystem.
@@ -95,8 +98,7 @@ class DeviceServer:
     queue_size: infer requests waiting for the device before "busy" is answered.
     workers: threads calling device.infer (1: requests run one at a time, in arrival order).
     max_message_bytes: the largest request (all parts); ZMQ_MAXMSGSIZE is twice it.
-    rcvhwm / sndhwm: ZeroMQ's high-water marks, in messages per connection. What one connection
-      can make the server buffer is at most rcvhwm x ZMQ_MAXMSGSIZE inbound; replies to a client
+    rcvhwm / sndhwm: ZeroMQ's high-water marks, in messages per connection; replies to a client
       that does not read them are dropped (and counted) after sndhwm.
     driver: the driver's name, reported by `hello`. close_device: close() closes the device too.
     """
@@ -127,7 +129,7 @@ class DeviceServer:
         self._info_dicts = {n: [s.to_dict() for s in infos] for n, infos in self._infos.items()}
         self._max_bytes = int(max_message_bytes)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._in_flight = 0
+        self._in_flight = 0  # infer requests queued or running: +1 at put, -1 once replied
         self._in_flight_lock = threading.Lock()
         self._stop = threading.Event()
         self._closed = False
@@ -135,6 +137,11 @@ class DeviceServer:
         self.ctx = context or zmq.Context()
         self._auth = None
         self._results_addr = f"inproc://hailort-server-results-{id(self)}"
+        curve = None
+        if keys is not None:
+            from .keys import load_server_keys
+
+            curve = load_server_keys(keys)  # before any socket: a bad key directory leaks nothing
         self.sock = self.ctx.socket(zmq.ROUTER)
         s = self.sock
         s.setsockopt(zmq.LINGER, 1000)
@@ -145,10 +152,10 @@ class DeviceServer:
         s.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
         s.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         s.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
-        if keys is not None:
-            from .keys import load_server_keys, start_authenticator
+        if curve is not None:
+            from .keys import start_authenticator
 
-            public, secret, allowed_dir = load_server_keys(keys)
+            public, secret, allowed_dir = curve
             self._auth = start_authenticator(self.ctx, allowed_dir)
             s.curve_server = True
             s.curve_publickey, s.curve_secretkey = public, secret
@@ -237,7 +244,7 @@ class DeviceServer:
 
     def _drain(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and (self._queue.qsize() or self._busy_workers()):
+        while time.monotonic() < deadline and self._busy_workers():
             if self._results.poll(50):
                 self._forward_results()
         left = []
@@ -249,11 +256,14 @@ class DeviceServer:
         for job in left:
             if job is not None:
                 ident, rid, verb = job[0], job[1], "infer"
+                with self._in_flight_lock:
+                    self._in_flight -= 1
                 self._send_error(ident, rid, verb, HailoCommunicationClosedError.status,
                                  "the device server is shutting down")
         self._forward_results()
 
     def _busy_workers(self) -> int:
+        """Infer requests queued or running, not yet replied to."""
         with self._in_flight_lock:
             return self._in_flight
 
@@ -324,7 +334,8 @@ class DeviceServer:
             net = self._network(header)
             return {"network": net, "stream_infos": self._info_dicts[net]}
         assert verb == "stats"
-        return {"stats": self.stats.snapshot(self._queue.qsize(), self._busy_workers())}
+        queued = self._queue.qsize()
+        return {"stats": self.stats.snapshot(queued, max(self._busy_workers() - queued, 0))}
 
     @property
     def device_id(self) -> str:
@@ -332,9 +343,13 @@ class DeviceServer:
 
     def _enqueue(self, ident, rid: int, header: dict, data: list) -> None:
         network = self._network(header)
+        with self._in_flight_lock:  # counted before the worker can take it (and count it down)
+            self._in_flight += 1
         try:
             self._queue.put_nowait((ident, rid, network, header, data, time.perf_counter()))
         except queue.Full:
+            with self._in_flight_lock:
+                self._in_flight -= 1
             self.stats.count(busy=1)
             raise P.ProtocolError(f"the device is busy: {self._queue.maxsize} requests are waiting; "
                                   f"retry later or keep fewer requests in flight",
@@ -350,10 +365,12 @@ class DeviceServer:
                 job = self._queue.get()
                 if job is None:
                     return
-                with self._in_flight_lock:
-                    self._in_flight += 1
                 try:
                     out.send_multipart(self._run(*job), copy=False)
+                except zmq.ContextTerminated:
+                    return
+                except Exception:  # never lose the worker: the next request must still run
+                    log.exception("request %s: the reply could not be handed over", job[1])
                 finally:
                     with self._in_flight_lock:
                         self._in_flight -= 1
@@ -361,32 +378,42 @@ class DeviceServer:
             out.close()
 
     def _run(self, ident, rid: int, network: str, header: dict, data: list, t_recv: float) -> list:
+        """The reply to one infer request; every failure, the driver's output included, is an
+        error reply (a driver's bug must not take the worker, or the server, down)."""
         t_start = time.perf_counter()
         try:
             inputs = P.decode_tensors(header, [f.buffer for f in data])
             outputs = self.device.infer(inputs, network)
+            t_done = time.perf_counter()
+            try:
+                head = {"v": P.PROTOCOL_VERSION, "id": rid, "verb": "infer", "status": 0,
+                        "network": network, "tensors": P.tensor_descs(outputs),
+                        "timings": {"queue_us": int((t_start - t_recv) * 1e6),
+                                    "device_us": int((t_done - t_start) * 1e6)}}
+                reply = [ident, P.pack_header(head), *P.tensor_parts(outputs)]
+            except Exception as e:  # the device's fault, not the request's
+                raise RuntimeError(f"its outputs cannot be sent: {e}") from e
         except HailoRTError as e:
             self.stats.count(errors=1)
             return [ident, P.pack_header({"v": P.PROTOCOL_VERSION, "id": rid, "verb": "infer",
                                           "status": int(e.status), "error": str(e)})]
-        except Exception as e:  # a driver's bug must not take the server down
+        except Exception as e:
             log.exception("request %s: the device failed", rid)
             self.stats.count(errors=1)
             return [ident, P.pack_header({"v": P.PROTOCOL_VERSION, "id": rid, "verb": "infer",
                                           "status": HailoInternalFailureError.status,
                                           "error": f"the device failed: {type(e).__name__}: {e}"})]
-        t_done = time.perf_counter()
         frames = next(iter(inputs.values())).shape[0] if inputs else 0
         self.stats.infer_done(frames, (t_done - t_recv) * 1e6)
-        head = {"v": P.PROTOCOL_VERSION, "id": rid, "verb": "infer", "status": 0,
-                "network": network, "tensors": P.tensor_descs(outputs),
-                "timings": {"queue_us": int((t_start - t_recv) * 1e6),
-                            "device_us": int((t_done - t_start) * 1e6)}}
-        return [ident, P.pack_header(head), *P.tensor_parts(outputs)]
+        return reply
 
     # --- closing ----------------------------------------------------------------------------
     def close(self) -> None:
         """Stops the workers and closes the sockets (linger 1 s). Closing twice is harmless."""
+        serving = self._thread
+        if serving is not None and serving.is_alive() and serving is not threading.current_thread():
+            self.stop(wait=True)  # the serving thread owns the sockets; it closes them
+            return
         if self._closed:
             return
         self._closed = True
@@ -395,6 +422,8 @@ class DeviceServer:
             self._queue.put(None)
         for w in self._workers:
             w.join(timeout=30)
+        if not any(w.is_alive() for w in self._workers):
+            self._forward_results()  # replies of requests that finished during the drain
         self._close_sockets()
         if self._close_device:
             self.device.close()

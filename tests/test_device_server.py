@@ -317,7 +317,8 @@ def test_queue_full_is_busy_and_oversize_is_refused(runners):
                       max_message_bytes=200_000) as srv:
         remote = RemoteDevice(srv.endpoints[0], timeout_ms=30000)
         reqs = [remote.submit({name: raw}, "onet")]
-        while srv.stats.snapshot(0, 0)["requests"] < 3 or not srv._busy_workers():
+        while srv.stats.snapshot(0, 0)["requests"] < 3 or not srv._busy_workers() or \
+                srv._queue.qsize():
             remote._pump(time.monotonic() + 0.01)  # the first request is on the device
         reqs += [remote.submit({name: raw}, "onet") for _ in range(5)]
         while srv.stats.snapshot(0, 0)["busy"] < 3:

@@ -166,3 +166,33 @@ def test_remote_device_argument_errors():
         RemoteDevice("board:5555")
     with pytest.raises(hrt.HailoNotFoundError, match="host-app keys"):
         RemoteDevice("tcp://127.0.0.1:1", keys="/nonexistent-keys")
+
+
+def test_a_driver_returning_junk_gets_an_error_reply_and_the_worker_lives_on():
+    """Outputs that cannot travel (an int32 array) are HAILO_INTERNAL_FAILURE for that request;
+    the next request is served (the worker thread survived)."""
+
+    class Flaky(EchoDevice):
+        calls = 0
+
+        def _infer(self, network_name, raw_inputs):
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                return {"echo/out": raw_inputs["echo/in"].astype(np.int32)}
+            return super()._infer(network_name, raw_inputs)
+
+    frames = np.zeros((2, 96), np.uint8)
+    with DeviceServer(Flaky(), "tcp://127.0.0.1:*", insecure=True) as srv:
+        with RemoteDevice(srv.endpoints[0], timeout_ms=10000) as remote:
+            with pytest.raises(hrt.HailoInternalFailureError, match="device failed"):
+                remote.infer({"echo/in": frames})
+            assert np.array_equal(remote.infer({"echo/in": frames})["echo/out"], frames + 1)
+            assert remote.stats()[srv.endpoints[0]]["errors"] == 1
+
+
+def test_close_from_another_thread_stops_the_server_first():
+    srv = DeviceServer(EchoDevice(), "tcp://127.0.0.1:*", insecure=True).start()
+    with RemoteDevice(srv.endpoints[0], timeout_ms=10000) as remote:
+        assert remote.ping() > 0
+    srv.close()  # the serving thread owns the sockets: close() stops it, and it closes them
+    assert not srv._thread.is_alive() and srv._closed
