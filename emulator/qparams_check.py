@@ -54,7 +54,8 @@ from .errors import ParamsError
 from .hn import MAC_TYPES, PRECISION_MODE_RE, HNGraph, Layer, normalization_fold_target
 from .numerics.activations import LUT_ACTS, SLOPE_ACTS
 from .numerics.geometry import pool_counts, spatial_pads
-from .numerics.params import (DEFAULTS, HOST_OPS, KIND_CHIP, KIND_FOLDED, KIND_HOST, PASSTHROUGH,
+from .numerics.params import (HOST_OPS, KIND_CHIP, KIND_FOLDED, KIND_HOST, PASSTHROUGH,
+                              layer_config,
                               ACC_LIMIT_BITS, EW_EXTRA_BITS, LIMVALS_MIN_WIDTH, LUT_SIZE,
                               MANTISSA_BITS, PRE_ACT_BITS, SHIFT_MAX, SHIFT_MIN, TensorQ,
                               abs_weight_sum, channel_groups, derive_rescale,
@@ -436,25 +437,8 @@ class _Checker:
         return int(m.group(3) or m.group(1)), int(m.group(2))
 
     def _configs(self) -> dict[str, dict]:
-        """quantization.layer_config for every layer: own entries over those of the output
-        layers it produces (through passthrough layers and host ops) over the defaults."""
-        hn = self.hn
-        inherited: dict[str, list[Layer]] = {}
-        for out in hn.layers.values():
-            if out.type != "output_layer":
-                continue
-            name = out.input[0]
-            while hn.layers[name].type in HOST_OPS + PASSTHROUGH and hn.layers[name].input:
-                name = hn.layers[name].input[0]
-            inherited.setdefault(name, []).append(out)
-        cfgs = {}
-        for l in hn.layers.values():
-            cfg = dict(DEFAULTS)
-            for out in inherited.get(l.name, []):
-                cfg.update({k: v for k, v in out.quantization_params.items() if k in DEFAULTS})
-            cfg.update({k: v for k, v in l.quantization_params.items() if k in DEFAULTS})
-            cfgs[l.name] = cfg
-        return cfgs
+        """The effective configuration of every layer (numerics.params.layer_config)."""
+        return {l.name: layer_config(self.hn, l) for l in self.hn.layers.values()}
 
     # --- per type ---------------------------------------------------------------------------------
     def _check_rescale(self, name: str, fM: str, fr: str, dest_bits: int, signed: bool = False) -> None:

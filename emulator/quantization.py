@@ -26,7 +26,8 @@ from .hn import MAC_TYPES, PRECISION_MODE_RE, HNGraph, Layer, normalization_fold
 from .limits import check_batch
 from .numerics import kernels as K
 from .numerics.activations import CLAMP_ACTS, LUT_ACTS, SLOPE_ACTS, build_lut
-from .numerics.params import (DEFAULTS, HOST_OPS, KIND_CHIP, KIND_FOLDED, KIND_HOST, PASSTHROUGH,
+from .numerics.params import (CONFIG_KEYS, HOST_OPS, KIND_CHIP, KIND_FOLDED, KIND_HOST,
+                              PASSTHROUGH, layer_config,
                               BIAS_MANTISSA_BITS, PRE_ACT_BITS, TensorQ, check_accumulator,
                               channel_groups, decompose_bias, derive_rescale,
                               derive_signed_rescale, ew_multipliers, mac_bound, qmax,
@@ -37,7 +38,6 @@ from .quant_errors import (CalibrationOutOfRangeError, CalibrationShapeError, Co
 log = logging.getLogger(__name__)
 
 NUMERICS_VERSION = 1
-CONFIG_KEYS = tuple(DEFAULTS)
 
 
 def qkey(net: str, layer: str, field: str) -> str:
@@ -107,23 +107,6 @@ def _has_layer(hn: HNGraph, name: str) -> bool:
         return True
     except Exception:
         return False
-
-
-def layer_config(hn: HNGraph, layer: Layer) -> dict:
-    """The effective config of a layer: its own entries, over those of the output layers it
-    produces (directly or through layers that keep its tensor and host ops: the seed's
-    `quantization_param(output_layer*, precision_mode=a16_w16)`), over the defaults."""
-    cfg = dict(DEFAULTS)
-    for out in hn.layers.values():
-        if out.type != "output_layer":
-            continue
-        name = out.input[0]
-        while hn.layers[name].type in HOST_OPS + PASSTHROUGH and hn.layers[name].input:
-            name = hn.layers[name].input[0]
-        if name == layer.name:
-            cfg.update({k: v for k, v in out.quantization_params.items() if k in CONFIG_KEYS})
-    cfg.update({k: v for k, v in layer.quantization_params.items() if k in CONFIG_KEYS})
-    return cfg
 
 
 # ==== calibration data ===========================================================================

@@ -119,12 +119,15 @@ class _Endpoint:
                                             f"looks like tcp://HOST:PORT)") from None
         return s
 
+    def fail_pending(self, error_class: type[HailoRTError], reason: str) -> None:
+        """Every request pending here fails now, once, naming its id and this endpoint."""
+        for req in self.pending.values():
+            req._fail(error_class(f"request {req.id} ({req.verb}) to {self.address}: {reason}"))
+        self.pending.clear()
+
     def reset(self, reason: str) -> None:
         """Lazy Pirate: a new socket; every request pending on the old one fails now."""
-        for req in list(self.pending.values()):
-            req._fail(HailoTimeoutError(f"request {req.id} ({req.verb}) to {self.address}: "
-                                        f"abandoned, {reason}"))
-        self.pending.clear()
+        self.fail_pending(HailoTimeoutError, f"abandoned, {reason}")
         self.close()
         self.resets += 1
         self.sock = self._connect()
@@ -168,6 +171,8 @@ class RemoteDevice(Device):
         self.ctx = context or zmq.Context()
         self._closed = False
         self.stale_replies = 0  # replies to abandoned requests, dropped
+        self._polled: tuple = ()
+        self._poll = zmq.Poller()
         curve = None
         if keys is not None:
             from .keys import load_client_keys
@@ -306,18 +311,13 @@ class RemoteDevice(Device):
     def _pump(self, until: float) -> None:
         """Receives what has arrived (at most until `until`) and fails expired requests."""
         now = time.monotonic()
-        poller = zmq.Poller()
-        for ep in self._eps:
-            poller.register(ep.sock, zmq.POLLIN)
         wait_ms = max(0, min(until - now, 0.1)) * 1000
-        for ep in self._eps:
-            poller.register(ep.monitor, zmq.POLLIN)
-        for sock, _ in poller.poll(wait_ms):
+        for sock, _ in self._poller().poll(wait_ms):
             ep = next(e for e in self._eps if sock in (e.sock, e.monitor))
             if sock is ep.monitor:
                 why = ep.handshake_failure()
                 if why is not None:
-                    self._refused(ep, why)
+                    ep.fail_pending(HailoCommunicationClosedError, why)
                 continue
             while True:
                 try:
@@ -339,15 +339,16 @@ class RemoteDevice(Device):
                 ep.pending.pop(first.id)
                 ep.reset(f"the connection was reset after request {first.id} timed out")
 
-    def _refused(self, ep: _Endpoint, why: str) -> None:
-        """Every request pending on `ep` fails now: the server will not talk to this client."""
-        for req in list(ep.pending.values()):
-            req._fail(HailoCommunicationClosedError(
-                f"request {req.id} ({req.verb}) to {ep.address}: {why}"))
-        ep.pending.clear()
+    def _poller(self) -> zmq.Poller:
+        """One poller over every endpoint's socket and monitor, remade only after a reset."""
+        socks = tuple(s for ep in self._eps for s in (ep.sock, ep.monitor))
+        if self._polled != socks:
+            self._polled, self._poll = socks, zmq.Poller()
+            for s in socks:
+                self._poll.register(s, zmq.POLLIN)
+        return self._poll
 
     def _deliver(self, ep: _Endpoint, parts: list) -> None:
-        where = f"{ep.address}"
         try:
             header = P.unpack_header(parts[0].buffer)
         except P.ProtocolError:
@@ -377,10 +378,7 @@ class RemoteDevice(Device):
                 return
             self._closed = True
             for ep in self._eps:
-                for req in ep.pending.values():
-                    req._fail(HailoCommunicationClosedError(
-                        f"request {req.id} ({req.verb}) to {ep.address}: the RemoteDevice was closed"))
-                ep.pending.clear()
+                ep.fail_pending(HailoCommunicationClosedError, "the RemoteDevice was closed")
                 ep.close()
             if self._own_ctx:
                 self.ctx.term()

@@ -282,11 +282,15 @@ class DeviceServer:
             self.stats.count(dropped_replies=1)
             log.debug("reply dropped: %s", e)
 
-    def _send_error(self, ident, rid: int | None, verb: str | None, status: int, message: str):
+    def _error_reply(self, ident, rid: int | None, verb: str | None, status: int,
+                     message: str) -> list:
+        """The parts of an error reply (counted in the stats)."""
         self.stats.count(errors=1)
-        head = {"v": P.PROTOCOL_VERSION, "id": rid, "verb": verb, "status": int(status),
-                "error": message}
-        self._send([ident, P.pack_header(head)])
+        return [ident, P.pack_header({"v": P.PROTOCOL_VERSION, "id": rid, "verb": verb,
+                                      "status": int(status), "error": message})]
+
+    def _send_error(self, ident, rid: int | None, verb: str | None, status: int, message: str):
+        self._send(self._error_reply(ident, rid, verb, status, message))
 
     def _handle(self, parts: list) -> None:
         ident = parts[0]
@@ -394,15 +398,11 @@ class DeviceServer:
             except Exception as e:  # the device's fault, not the request's
                 raise RuntimeError(f"its outputs cannot be sent: {e}") from e
         except HailoRTError as e:
-            self.stats.count(errors=1)
-            return [ident, P.pack_header({"v": P.PROTOCOL_VERSION, "id": rid, "verb": "infer",
-                                          "status": int(e.status), "error": str(e)})]
+            return self._error_reply(ident, rid, "infer", e.status, str(e))
         except Exception as e:
             log.exception("request %s: the device failed", rid)
-            self.stats.count(errors=1)
-            return [ident, P.pack_header({"v": P.PROTOCOL_VERSION, "id": rid, "verb": "infer",
-                                          "status": HailoInternalFailureError.status,
-                                          "error": f"the device failed: {type(e).__name__}: {e}"})]
+            return self._error_reply(ident, rid, "infer", HailoInternalFailureError.status,
+                                     f"the device failed: {type(e).__name__}: {e}")
         frames = next(iter(inputs.values())).shape[0] if inputs else 0
         self.stats.infer_done(frames, (t_done - t_recv) * 1e6)
         return reply

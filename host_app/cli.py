@@ -416,6 +416,12 @@ def cmd_demo(args) -> int:
 
 # ==== the parser =================================================================================
 
+def _force_argument(s) -> None:
+    s.add_argument("--force", action="store_true",
+                   help="replace an existing output that holds another kind of file "
+                        "(never one of the command's inputs)")
+
+
 def _device_arguments(s) -> None:
     s.add_argument("--device", metavar="ENDPOINT",
                    help="run the host pipeline on the device server at ENDPOINT "
@@ -450,9 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a known model ({', '.join(PRESETS)}): records its pre-processing and labels")
     s.add_argument("--preprocess", metavar="SPEC", help="pre-processing to record in the HAR")
     s.add_argument("--labels", metavar="FILE", help="class labels, one a line, to record in the HAR")
-    s.add_argument("--force", action="store_true",
-                   help="replace an existing output that holds another kind of file "
-                        "(never one of the command's inputs)")
+    _force_argument(s)
     s.set_defaults(func=cmd_parse)
 
     s = sub.add_parser("quantize", help="calibrate and quantize a HAR",
@@ -466,9 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
                    help="calibration batch size (default 8)")
     s.add_argument("-o", "--output", help="HAR to write (default: HAR_quantized.har)")
-    s.add_argument("--force", action="store_true",
-                   help="replace an existing output that holds another kind of file "
-                        "(never one of the command's inputs)")
+    _force_argument(s)
     s.add_argument("--preprocess", metavar="SPEC", help=pre_help)
     s.set_defaults(func=cmd_quantize)
 
@@ -486,9 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
                    help="frames per inference call (default 32)")
     s.add_argument("--save", metavar="NPZ", help="also save the outputs to an .npz")
-    s.add_argument("--force", action="store_true",
-                   help="replace an existing output that holds another kind of file "
-                        "(never one of the command's inputs)")
+    _force_argument(s)
     _device_arguments(s)
     s.set_defaults(func=cmd_infer)
 
@@ -500,9 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("images", nargs="+", help="image files, directories, or one .npy")
     s.add_argument("--report", metavar="HTML", help="write the HTML report here")
     s.add_argument("--json", metavar="JSON", help="write the results as JSON here")
-    s.add_argument("--force", action="store_true",
-                   help="replace an existing output that holds another kind of file "
-                        "(never one of the command's inputs)")
+    _force_argument(s)
     s.add_argument("--preprocess", metavar="SPEC", help=pre_help)
     s.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
                    help="frames per inference call, for the device and the emulator (default 32)")

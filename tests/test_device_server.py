@@ -185,9 +185,7 @@ def test_killed_server_fails_each_pending_request_once_then_the_client_recovers(
                 assert time.monotonic() < deadline, "the client never recovered"
         for k in expected:
             assert again[k].tobytes() == expected[k].tobytes()
-        stale = remote.stale_replies
         remote.close()
-        assert stale >= 0
 
 
 def test_a_server_that_never_answers_meets_the_deadline():
@@ -347,7 +345,9 @@ def test_queue_full_is_busy_and_oversize_is_refused(runners):
                                  b"\0" * 500_000])
         assert not raw_sock.poll(1000)
         raw_sock.close()
-        assert remote.infer({name: raw}, "onet")
+        want = dev.infer({name: raw}, "onet")  # still serving, and right
+        got = remote.infer({name: raw}, "onet")
+        assert all(got[k].tobytes() == want[k].tobytes() for k in want)
         remote.close()
 
 
@@ -371,7 +371,8 @@ def test_curve_allow_list_and_network_names_are_not_paths(runners, tmp_path):
         assert "CURVE on" in srv.describe()
         with RemoteDevice(ep, timeout_ms=20000, keys=keys) as listed:
             name, raw = _raw_input(listed, "onet", _images("onet", 2, seed=38))
-            assert listed.infer({name: raw}, "onet")
+            got, want = listed.infer({name: raw}, "onet"), dev.infer({name: raw}, "onet")
+            assert all(got[k].tobytes() == want[k].tobytes() for k in want)
             for bad in ("../../etc/passwd", "/etc/passwd", runners["onet"].hn.name + "/.."):
                 with pytest.raises(hrt.HailoNotFoundError, match="no network"):
                     listed.infer({name: raw}, bad)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,24 @@ PASSTHROUGH = ("maxpool", "reduce_max", "pad", "reshape", "slice", "space_to_dep
 HOST_OPS = ("softmax", "argmax")
 DEFAULTS = {"precision_mode": "a8_w8", "bias_mode": "single_scale_decomposition",
             "quantization_groups": 1}  # the per-layer configuration when nothing sets it
+CONFIG_KEYS = tuple(DEFAULTS)
+
+
+def layer_config(hn: Any, layer: Any) -> dict:
+    """The effective config of a layer: its own entries, over those of the output layers it
+    produces (directly or through layers that keep its tensor and host ops: the seed's
+    `quantization_param(output_layer*, precision_mode=a16_w16)`), over the defaults."""
+    cfg = dict(DEFAULTS)
+    for out in hn.layers.values():
+        if out.type != "output_layer":
+            continue
+        name = out.input[0]
+        while hn.layers[name].type in HOST_OPS + PASSTHROUGH and hn.layers[name].input:
+            name = hn.layers[name].input[0]
+        if name == layer.name:
+            cfg.update({k: v for k, v in out.quantization_params.items() if k in CONFIG_KEYS})
+    cfg.update({k: v for k, v in layer.quantization_params.items() if k in CONFIG_KEYS})
+    return cfg
 
 
 def rhe(x):
