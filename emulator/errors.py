@@ -60,3 +60,13 @@ class NoParamsError(EmulatorError, RuntimeError):
         super().__init__(
             f"network '{net}' has no native params: call runner.load_params('net.npz') "
             f"(or parse the model with parse_keras / parse_tflite, which loads them)")
+
+
+class InferenceInputError(EmulatorError, ValueError):
+    """Data given to inference that does not fit the network or the call: a missing input, codes
+    of the wrong type, a tensor that is not on the chip, a batch size below 1."""
+
+
+class RunnerUsageError(EmulatorError, ValueError):
+    """A ClientRunner method called with arguments it does not take (both or neither of hn= and
+    har=, an unknown params stage, a str where a path must be a pathlib.Path...)."""

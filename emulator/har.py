@@ -64,7 +64,7 @@ def _tool_version() -> str:
         import importlib.metadata
 
         return importlib.metadata.version("hailo-toolkit")
-    except Exception:  # running from a source tree that is not installed
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree not installed
         return "0.1.0+source"
 
 
@@ -79,7 +79,7 @@ def _json_member(name: str, value: Any, what: str) -> bytes:
     try:
         data = json.dumps(value, indent=2, sort_keys=False).encode()
     except (TypeError, ValueError) as e:
-        raise TypeError(f"{what} must be JSON-serializable to save a HAR: {e}") from None
+        raise HarError(f"{what} must be JSON-serializable to save a HAR: {e}") from None
     depth = json_depth(data)
     if depth > LIMITS.max_json_depth:
         raise LimitError(f"saving a HAR: {what} is nested {depth} levels deep, more than loading "
@@ -405,11 +405,13 @@ def _load(runner: Any, f: BinaryIO, size: int, path: str) -> None:
                                               allow_compressed=False))
     if "quantized.npz" in members:
         from .qparams_check import validate_quantized_params
+        from .quantization.keys import upgrade_kinds
 
         source = f"{where}, member 'quantized.npz'"
         qp = read_npz(npz("quantized.npz"), source, allow_compressed=False)
         # checked against the HN here, not when inference runs (docs/numerics.md, "Checked at load")
-        runner.quantized_params = validate_quantized_params(runner.hn, qp, source)
+        # a version 1 file's int32 kinds become names, so that it is saved in today's form
+        runner.quantized_params = upgrade_kinds(validate_quantized_params(runner.hn, qp, source))
     runner.model_script = model_script
     runner.stream_infos = stream_infos
     runner.metadata = meta.get("metadata", {})

@@ -121,6 +121,10 @@ class HNGraph:
     def scoped(self, bare: str) -> str:
         return f"{self.name}/{bare}"
 
+    def find(self, name: str) -> Layer | None:
+        """The layer of a bare or scoped name, or None."""
+        return self.layers.get(name.split("/", 1)[1] if name.startswith(self.name + "/") else name)
+
     def layer(self, name: str) -> Layer:
         bare = name.split("/", 1)[1] if name.startswith(self.name + "/") else name
         try:

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import HNError, NoParamsError, NotQuantizedError
+from .errors import HNError, InferenceInputError, NoParamsError, NotQuantizedError, RunnerUsageError
 from .hn import HNGraph
 from .limits import check_batch
 from .targets import FloatExecutor, Target, as_target
@@ -26,8 +26,10 @@ from .targets import FloatExecutor, Target, as_target
 
 class ClientRunner:
     def __init__(self, hn: Any = None, har: str | os.PathLike | None = None):
-        """hn: HN JSON text (as the seed's `open('net.hn').read()`), a path to an .hn file, a
-        dict or an HNGraph. har: a HAR archive path, restoring the whole runner."""
+        """hn: the HN as JSON text (a str or bytes, as the seed's `open('net.hn').read()`), a
+        parsed dict, an HNGraph, or a path to an .hn file given as a pathlib.Path (a str is
+        always text, never guessed to be a path). har: a HAR archive path, restoring the whole
+        runner."""
         self.native_params: dict[str, np.ndarray] | None = None
         self.fp_optimized_params: dict[str, np.ndarray] | None = None
         self.quantized_params: dict[str, np.ndarray] | None = None
@@ -37,7 +39,8 @@ class ClientRunner:
         self.har_info: dict[str, Any] = {}  # tool / version / creation time of a loaded HAR
         self._executors: dict[str, Any] = {}
         if (hn is None) == (har is None):
-            raise ValueError("ClientRunner needs exactly one of hn=... or har=...")
+            raise RunnerUsageError("ClientRunner needs exactly one of hn=... (the HN) or har=... (a HAR "
+                                   "path)")
         if har is not None:
             from .har import load_har
 
@@ -51,13 +54,13 @@ class ClientRunner:
         which: "native" (default) or "fp_optimized"."""
         from .npz import load_params
 
+        if which not in ("native", "fp_optimized"):
+            raise RunnerUsageError(f"which must be 'native' or 'fp_optimized', not {which!r}")
         checked = load_params(self.hn, params)
         if which == "native":
             self.native_params = checked
-        elif which == "fp_optimized":
-            self.fp_optimized_params = checked
         else:
-            raise ValueError(f"which must be 'native' or 'fp_optimized', not {which!r}")
+            self.fp_optimized_params = checked
         self._executors.clear()
 
     def set_fp_optimized_params(self, params: Mapping[str, np.ndarray] | None) -> None:
@@ -78,18 +81,25 @@ class ClientRunner:
         if which == "fp_optimized" and self.fp_optimized_params is not None:
             return self.fp_optimized_params
         if which not in ("native", "fp_optimized"):
-            raise ValueError(f"which must be 'native' or 'fp_optimized', not {which!r}")
+            raise RunnerUsageError(f"which must be 'native' or 'fp_optimized', not {which!r}")
         if self.native_params is None:
             raise NoParamsError(self.hn.name)
         return self.native_params
 
     def load_model_script(self, script: str | os.PathLike) -> None:
-        """Set the model script (.alls): a path to a file, or the script text itself."""
-        text = str(script)
-        if isinstance(script, os.PathLike) or ("\n" not in text and text.endswith(".alls")):
+        """Set the model script (.alls): its text (a str), or a file given as a pathlib.Path.
+        A one-line str naming an existing .alls file is refused (say Path(...) to read it)."""
+        if isinstance(script, os.PathLike):
             with open(script, encoding="utf-8") as f:
-                text = f.read()
-        self.model_script = text
+                self.model_script = f.read()
+            return
+        if not isinstance(script, str):
+            raise RunnerUsageError(f"load_model_script takes the script's text (str) or a "
+                                   f"pathlib.Path to a .alls file, not {type(script).__name__}")
+        if "\n" not in script and script.strip().endswith(".alls") and os.path.exists(script.strip()):
+            raise RunnerUsageError(f"load_model_script('{script}'): a str is the script's text, and "
+                                   f"this one names a file; pass pathlib.Path('{script.strip()}') to read it")
+        self.model_script = script
 
     def save_hn(self, path: str | os.PathLike) -> None:
         from .files import write_text
@@ -179,7 +189,7 @@ class ClientRunner:
             return quantized_exec.infer(self, target, data, inter_layers=inter_layers,
                                         batch_size=batch_size)
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InferenceInputError(f"batch_size must be >= 1, got {batch_size}")
         ins = self.prepare_inputs(data)
         n = next(iter(ins.values())).shape[0]
         check_batch(self.hn, n if inter_layers else min(n, batch_size), f"{target!r} inference",
@@ -220,24 +230,31 @@ class ClientRunner:
         from .tf_export import tf_graph
 
         if kwargs:
-            raise TypeError(f"get_tf_graph got unexpected arguments {sorted(kwargs)}")
+            raise RunnerUsageError(f"get_tf_graph got unexpected arguments {sorted(kwargs)}; it takes "
+                                   f"target, input_tensor, fps and nodes")
         return tf_graph(self, as_target(target), input_tensor)
 
 
 def _as_hn(hn: Any) -> HNGraph:
+    """The HN from explicit types: HNGraph, dict, JSON text (str / bytes), or an os.PathLike."""
     if isinstance(hn, HNGraph):
         return hn
     if isinstance(hn, dict):
         return HNGraph.from_dict(hn)
+    if isinstance(hn, os.PathLike):
+        try:
+            with open(hn, "rb") as f:
+                return HNGraph.from_json(f.read(), source=str(hn))
+        except OSError as e:
+            raise HNError(f"cannot read the HN file '{hn}': {e.strerror or e}") from None
     if isinstance(hn, bytes):
-        hn = hn.decode("utf-8")
-    if isinstance(hn, os.PathLike) or (isinstance(hn, str) and not hn.lstrip().startswith("{")
-                                       and os.path.exists(hn)):
-        with open(hn, encoding="utf-8") as f:
-            return HNGraph.from_json(f.read(), source=str(hn))
-    if isinstance(hn, str):
-        if not hn.lstrip().startswith("{") and "\n" not in hn:
-            raise HNError(f"hn='{hn}' is neither HN JSON text nor an existing file; give the "
-                          f"HN's text (open('net.hn').read()), a path to it, a dict or an HNGraph")
         return HNGraph.from_json(hn)
-    raise TypeError(f"hn must be HN JSON text, a path, a dict or an HNGraph, not {type(hn).__name__}")
+    if isinstance(hn, str):
+        if not hn.lstrip().startswith("{"):
+            hint = (f"; it names a file: pass ClientRunner(hn=pathlib.Path('{hn.strip()}'))"
+                    if os.path.exists(hn.strip()) else "")
+            raise HNError(f"hn='{hn[:80]}' is not HN JSON text (a str is the HN's text, as "
+                          f"open('net.hn').read() gives){hint}; a path goes as a pathlib.Path")
+        return HNGraph.from_json(hn)
+    raise RunnerUsageError(f"hn must be HN JSON text, a pathlib.Path, a dict or an HNGraph, not "
+                           f"{type(hn).__name__}")

@@ -22,6 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import NotQuantizedError
+from .quant_errors import UnsupportedLayerError
+from .quantization.keys import Placement, qkey, read_placement
+
 
 def _align_elems(n: int, nbytes: int) -> int:
     """Smallest m >= n with m * nbytes a multiple of 8."""
@@ -33,17 +37,14 @@ def chip_source(runner: Any, out_layer) -> tuple[str, list]:
     """(on-chip tensor name, host layers) of an output layer of a quantized runner: the layer
     whose codes the output stream carries, and the softmax / argmax layers (HN Layer objects,
     with their params) the host applies after dequantizing, in the order it applies them."""
-    from .errors import NotQuantizedError
-    from .quantization import KIND_FOLDED, KIND_HOST, qkey
-
     hn, qp, net = runner.hn, runner.quantized_params, runner.hn.name
     if qp is None:
         raise NotQuantizedError("the output streams (they carry the quantized tensors)")
     host: list = []
     name = out_layer.input[0]
-    while int(qp[qkey(net, name, "kind")]) in (KIND_HOST, KIND_FOLDED):
+    while read_placement(qp[qkey(net, name, "kind")]) != Placement.CHIP:
         layer = hn.layers[name]
-        if int(qp[qkey(net, name, "kind")]) == KIND_HOST:
+        if read_placement(qp[qkey(net, name, "kind")]) == Placement.HOST:
             host.insert(0, layer)
         name = layer.input[0]
     return name, host
@@ -53,8 +54,6 @@ def tensor_quant_info(qp: dict, net: str, name: str):
     """The hailort_py.QuantInfo of an on-chip tensor's stored (s, z, limvals); the identity QP
     (s = 1, z = 0: raw pixels after a folded normalization) as QuantInfo.identity()."""
     import hailort_py as hrt
-
-    from .quantization import qkey
 
     s = float(qp[qkey(net, name, "out_scale")])
     z = int(qp[qkey(net, name, "out_zp")])
@@ -78,8 +77,6 @@ def _shapes(shape: list[int], nbytes: int, stream: str = "?"):
     elif len(dims) == 3:
         h, w, c = dims
     else:
-        from .quant_errors import UnsupportedLayerError
-
         raise UnsupportedLayerError(
             f"stream '{stream}': its tensor of shape {shape} (rank {len(shape)}) has no stream "
             f"layout; streams carry rank 2 to 4 tensors. Reshape it to [-1, H, W, C] before the output")
@@ -90,8 +87,6 @@ def _shapes(shape: list[int], nbytes: int, stream: str = "?"):
 def _stream_info(runner: Any, stream: str, tensor: str, direction, index: int):
     """The StreamInfo of a stream carrying the codes of the on-chip tensor `tensor`."""
     import hailort_py as hrt
-
-    from .quantization import qkey
 
     hn, qp = runner.hn, runner.quantized_params
     bits = int(qp[qkey(hn.name, tensor, "out_bits")])
@@ -105,8 +100,6 @@ def _stream_info(runner: Any, stream: str, tensor: str, direction, index: int):
 def get_stream_infos(runner: Any) -> list:
     """The network's streams as a list of hailort_py.StreamInfo (inputs, then outputs)."""
     import hailort_py as hrt
-
-    from .errors import NotQuantizedError
 
     if runner.quantized_params is None:
         raise NotQuantizedError("get_stream_infos (the streams carry the quantized tensors)")

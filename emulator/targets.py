@@ -60,7 +60,9 @@ def as_target(t: Any) -> Target:
         for cls in TARGETS.values():
             if t in (cls.name, cls.__name__):
                 return cls()
-    raise ValueError(f"unknown emulation target {t!r}; use SdkNative(), SdkFPOptimized(), "
+    from .errors import RunnerUsageError
+
+    raise RunnerUsageError(f"unknown emulation target {t!r}; use SdkNative(), SdkFPOptimized(), "
                      f"SdkQuantized() or SdkNumeric()")
 
 

@@ -335,6 +335,12 @@ def _P(qp, net, layer, field):
     return qp[f"{net}/{layer}/{field}:0"]
 
 
+def _placement(v) -> str:
+    """Where a stored layer runs: its "kind" by name, or a version 1 int32 code (0, 1, 2)."""
+    v = np.asarray(v)
+    return str(v) if v.dtype.kind == "U" else ("chip", "host", "folded")[int(v)]
+
+
 def _has(qp, net, layer, field):
     return f"{net}/{layer}/{field}:0" in qp
 
@@ -354,7 +360,7 @@ def run_network(hn, qp: dict, input_codes: dict) -> dict:
     def src(layer, i=0):
         """(codes, (s, z, b)) of input i, skipping folded normalizations."""
         name = layer.input[i]
-        while int(_P(qp, net, name, "kind")) == 2:
+        while _placement(_P(qp, net, name, "kind")) == "folded":
             name = hn.layers[name].input[0]
         return codes[name], tq[name]
 
@@ -373,8 +379,7 @@ def run_network(hn, qp: dict, input_codes: dict) -> dict:
 
     for layer in hn.topological():
         name, t, p = layer.name, layer.type, layer.params
-        kind = int(_P(qp, net, name, "kind"))
-        if kind != 0:
+        if _placement(_P(qp, net, name, "kind")) != "chip":
             continue
         if t == "input_layer":
             codes[name] = np.asarray(input_codes[name], np.int64)

@@ -74,7 +74,7 @@ def test_real_networks_in_every_mode_validate(fer_keras, tmp_path):
     r = ClientRunner(hn=hn)
     r.load_params(params)
     run_quantization_from_np(r, ds.random_crops(32, (12, 12), seed=6).astype(np.float32), 1, 32)
-    assert int(r.quantized_params["normnet/normalization1/kind:0"]) == 2
+    assert str(r.quantized_params["normnet/normalization1/kind:0"]) == "folded"
     validate_quantized_params(r.hn, r.quantized_params, "folded")
     r.save_har(tmp_path / "n.har")
     back = ClientRunner(har=tmp_path / "n.har")
@@ -158,8 +158,14 @@ ONET_TAMPERINGS = {
     "acc_scale_short": (_set("onet/dense2/s_acc:0", lambda a: a[:3]), "dense2", "s_acc", ["[4]", "[3]"]),
     "limvals_scalar": (_set("onet/conv1/limvals:0", lambda a: a[0]), "conv1", "limvals", ["[2]", "[]"]),
     # consistency
-    "kind_of_host_op": (_set("onet/softmax1/kind:0", lambda a: a * 0), "softmax1", "kind", ["expected 1"]),
-    "kind_host_on_conv": (_set("onet/conv1/kind:0", lambda a: a * 0 + 1), "conv1", "kind", ["expected 0"]),
+    "kind_of_host_op": (_set("onet/softmax1/kind:0", lambda a: np.array("chip")), "softmax1", "kind",
+                        ["expected 'host'"]),
+    "kind_host_on_conv": (_set("onet/conv1/kind:0", lambda a: np.array("host")), "conv1", "kind",
+                          ["expected 'chip'"]),
+    "kind_unknown_name": (_set("onet/conv1/kind:0", lambda a: np.array("gpu")), "conv1", "kind", ["'gpu'"]),
+    "kind_legacy_code_unknown": (_set("onet/conv1/kind:0", lambda a: np.array(7, np.int32)), "conv1", "kind",
+                                 ["found 7"]),
+    "kind_float": (_set("onet/conv1/kind:0", lambda a: np.array(0.0)), "conv1", "kind", ["float64"]),
     "limvals_changed": (_set("onet/conv1/limvals:0", lambda a: a * np.float32(2)), "conv1", "limvals",
                         ["s * (0 - z)"]),
     "passthrough_scale_changed": (_set("onet/maxpool1/out_scale:0", lambda a: a * np.float32(2)), "maxpool1",
@@ -215,8 +221,9 @@ def test_allops_tamperings(allops_q):
         (_set(f"{n}/dense1/bias_mantissa:0", lambda a: a.astype(np.int16)), "dense1", "bias_mantissa",
          ["single_scale_decomposition"]),
         (_set(f"{n}/conv5/groups:0", lambda a: a * 0 + 5), "conv5", "groups", ["1..4"]),
-        (_set(f"{n}/output_layer1/kind:0", lambda a: a * 0), "output_layer1", "kind", ["expected 1"]),
-        (_set(f"{n}/normalization1/kind:0", lambda a: a * 0 + 2), "normalization1", "kind", ["folded"]),
+        (_set(f"{n}/output_layer1/kind:0", lambda a: np.array("chip")), "output_layer1", "kind",
+         ["expected 'host'"]),
+        (_set(f"{n}/normalization1/kind:0", lambda a: np.array("folded")), "normalization1", "kind", ["folded"]),
     ]
     for change, layer, key, words in cases:
         _refused(r, _tampered(r, change), layer, key, *words)
@@ -401,7 +408,10 @@ def test_any_single_corruption_is_refused_by_name_or_harmless(allops_q):
         k = keys[rng.integers(len(keys))]
         a = qp[k].copy()
         how = rng.integers(5)
-        if how == 0:
+        if a.dtype.kind == "U":  # a layer's kind: another name, a legacy code, or not a string
+            a = [np.array("chip"), np.array("host"), np.array("folded"), np.array("gpu"),
+                 np.array(1, np.int32), np.array(2.0), np.array(["chip"])][rng.integers(7)]
+        elif how == 0:
             a = a.astype(rng.choice([np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint16]))
         elif how == 1:
             a = np.zeros((3,) + a.shape, a.dtype)

@@ -135,7 +135,7 @@ def test_input_errors(onet_runner, mtcnn_images_24):
         ClientRunner()
     with pytest.raises(HNError, match="np.stack"):
         onet_runner.infer(SdkNative(), list(mtcnn_images_24[:3]))
-    with pytest.raises(HNError, match="'missing.hn' is neither HN JSON text nor an existing file"):
+    with pytest.raises(HNError, match="'missing.hn' is not HN JSON text"):
         ClientRunner(hn="missing.hn")
 
 

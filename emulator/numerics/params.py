@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
-
 import numpy as np
 
 from ..quant_errors import (AccumulatorOverflowError, LimvalsOutSmallRangeError,
@@ -25,34 +23,6 @@ BIAS_MANTISSA_BITS = {"single_scale_decomposition": 8, "double_scale_initializat
 EW_EXTRA_BITS = {8: 14, 16: 22}  # element-wise operand multipliers: larger scale -> 2^t
 PRE_ACT_BITS = 16          # LUT activations index a 16-bit pre-activation code
 LUT_SIZE = 1 << PRE_ACT_BITS
-
-# What a stored layer is (its "kind" param) and which layers keep their input's tensor (s, z, b);
-# shared by the derivation, the executors and the load-time check (emulator.qparams_check)
-KIND_CHIP, KIND_HOST, KIND_FOLDED = 0, 1, 2
-PASSTHROUGH = ("maxpool", "reduce_max", "pad", "reshape", "slice", "space_to_depth",
-               "depth_to_space", "feature_shuffle", "resize", "output_layer")
-HOST_OPS = ("softmax", "argmax")
-DEFAULTS = {"precision_mode": "a8_w8", "bias_mode": "single_scale_decomposition",
-            "quantization_groups": 1}  # the per-layer configuration when nothing sets it
-CONFIG_KEYS = tuple(DEFAULTS)
-
-
-def layer_config(hn: Any, layer: Any) -> dict:
-    """The effective config of a layer: its own entries, over those of the output layers it
-    produces (directly or through layers that keep its tensor and host ops: the seed's
-    `quantization_param(output_layer*, precision_mode=a16_w16)`), over the defaults."""
-    cfg = dict(DEFAULTS)
-    for out in hn.layers.values():
-        if out.type != "output_layer":
-            continue
-        name = out.input[0]
-        while hn.layers[name].type in HOST_OPS + PASSTHROUGH and hn.layers[name].input:
-            name = hn.layers[name].input[0]
-        if name == layer.name:
-            cfg.update({k: v for k, v in out.quantization_params.items() if k in CONFIG_KEYS})
-    cfg.update({k: v for k, v in layer.quantization_params.items() if k in CONFIG_KEYS})
-    return cfg
-
 
 def rhe(x):
     """Round half to even, float64 (numpy's rint)."""
