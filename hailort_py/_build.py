@@ -21,7 +21,11 @@ NATIVE = ROOT / "native"
 HEADER = NATIVE / "include" / "hailo_stream.h"
 
 # Compiled with the C library's own numeric contract: exact float32, no fused multiply-add.
-EXTRA_COMPILE_ARGS = ["-std=c11", "-O3", "-ffp-contract=off"]
+# -fvisibility=hidden with HAILO_STREAM_STATIC (HAILO_STREAM_API then marks nothing): the
+# module exports only PyInit__native, so its hailo_* functions neither leak nor collide with
+# libhailort's when pyhailort shares the process (the `hailort` driver).
+EXTRA_COMPILE_ARGS = ["-std=c11", "-O3", "-ffp-contract=off", "-fvisibility=hidden"]
+DEFINE_MACROS = [("HAILO_STREAM_STATIC", "1")]
 
 # Batch loops of the extension itself (not part of the C library): one Python call turns N
 # contiguous frames into N contiguous frames, so a batch costs one GIL release, not N.
@@ -63,6 +67,8 @@ hailo_status hailort_py_transform_output_frames(hailo_output_transform_context c
 HAILORT_PY_FRAME_LOOP(hailo_transform_frame_by_output_transform_context)
 """
 
+# The header's export macro: a preprocessor name cffi's parser does not know.
+_EXPORT_MACRO = re.compile(r"\bHAILO_STREAM_API\b\s*")
 _INTEGER_DEFINE = re.compile(r"^\s*#\s*define\s+\w+\s+(0[xX][0-9a-fA-F]+|\d+)[uUlL]*\s*(/\*.*\*/)?\s*$")
 
 
@@ -70,8 +76,8 @@ def cdef_from_header(text: str) -> str:
     """The header as cffi's cdef: preprocessor lines dropped except integer #defines (which
     cffi turns into module constants), and the `#ifdef __cplusplus` blocks (the extern "C"
     guards) dropped whole. A preprocessor line continued with a backslash is one line (a
-    macro such as HAILO_DEFAULT_TRANSFORM_PARAMS is dropped whole). Comments are left for
-    cffi's parser, which ignores them."""
+    macro such as HAILO_DEFAULT_TRANSFORM_PARAMS is dropped whole). The export macro
+    HAILO_STREAM_API is removed. Comments are left for cffi's parser, which ignores them."""
     out = []
     in_cplusplus = False  # inside an #ifdef __cplusplus block
     nesting = 0  # #if nesting inside that block
@@ -100,7 +106,7 @@ def cdef_from_header(text: str) -> str:
             if _INTEGER_DEFINE.match(stripped):
                 out.append(stripped)
             continue
-        out.append(line)
+        out.append(_EXPORT_MACRO.sub("", line))
     return "\n".join(out) + "\n"
 
 
@@ -128,6 +134,7 @@ def make_ffibuilder(relative_paths: bool = True) -> FFI:
         sources=[path(p) for p in sources],
         include_dirs=[path(NATIVE / "include"), path(NATIVE / "src")],
         extra_compile_args=EXTRA_COMPILE_ARGS,
+        define_macros=DEFINE_MACROS,
         # Both build routes (setup.py, and ffi.compile below) must write the same file name.
         # cffi's setuptools hook defaults to the limited API (`_native.abi3.so`) while
         # ffi.compile names it `_native.cpython-3XY-<platform>.so`, which the import system

@@ -5,8 +5,22 @@
  * user's buffer (hailo_transform_params_t: what the user sends or wants back) becomes a
  * device frame and back: quantize / dequantize, reorder, transpose, periph padding, NMS.
  *
- * Names and enum values follow HailoRT's public hailort.h so host code can move between
- * the two. Implemented from scratch; see docs/stream-layer.md for every layout.
+ * Implemented from scratch; see docs/stream-layer.md for every layout.
+ *
+ * This library and HailoRT's libhailort (hailo/hailort.h)
+ * - Same names: where HailoRT has the concept, the type, enum value, status or function
+ *   carries HailoRT's name (enum values and statuses their values too), so host code reads
+ *   the same. What HailoRT lacks (hailo_check_*, hailo_describe_*, ...) is this library's own.
+ * - Different struct layouts: the structs are this library's own and some differ from
+ *   HailoRT's (hailo_stream_info_t: other fields, in another order), so code compiled
+ *   against one header works only with that header's library.
+ * - A program links one of them: this library (libhailo_stream.a or .so, with this header)
+ *   or libhailort (with hailort.h). Never both in one link, nor both headers in one
+ *   translation unit: the function names collide, so the link fails or calls bind to
+ *   whichever library comes first, passing it the other one's structs.
+ * - Only the functions marked HAILO_STREAM_API are exported. The Python extension
+ *   (hailort_py._native) compiles this library in and exports none of them, so it may share
+ *   a process with pyhailort / libhailort.
  *
  * Conventions
  * - Every function that can fail returns a hailo_status. No function aborts, prints or
@@ -22,6 +36,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Marks the public functions: the shared library is built with -fvisibility=hidden, so
+ * these are its only exports. HAILO_STREAM_STATIC (the library compiled into another module,
+ * or a static link on Windows): no export, no import. HAILO_STREAM_BUILD: building the DLL. */
+#if defined(HAILO_STREAM_STATIC)
+#define HAILO_STREAM_API
+#elif defined(_WIN32) || defined(__CYGWIN__)
+#if defined(HAILO_STREAM_BUILD)
+#define HAILO_STREAM_API __declspec(dllexport)
+#else
+#define HAILO_STREAM_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define HAILO_STREAM_API __attribute__((visibility("default")))
+#else
+#define HAILO_STREAM_API
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,6 +102,7 @@ typedef enum {
 
 /* A static, NUL-terminated name and meaning of a status ("HAILO_INVALID_ARGUMENT: ...").
  * Unknown values give "HAILO_UNKNOWN_STATUS". Never NULL; not to be freed. */
+HAILO_STREAM_API
 const char *hailo_get_status_message(hailo_status status);
 
 /* ---------------------------------------------------------------------- version --- */
@@ -81,6 +113,7 @@ typedef struct {
 } hailo_version_t;
 
 /* Writes the library's version. HAILO_INVALID_ARGUMENT if version is NULL. */
+HAILO_STREAM_API
 hailo_status hailo_get_library_version(hailo_version_t *version);
 
 /* ---------------------------------------------------------------------- formats --- */
@@ -247,56 +280,69 @@ typedef struct {
 /* ------------------------------------------------------------------ frame sizes --- */
 
 /* Bytes of one element of `type` (1, 2, 4); 0 for AUTO or an unknown type. */
+HAILO_STREAM_API
 size_t hailo_get_format_type_size(hailo_format_type_t type);
 
 /* Elements of one host frame of `shape` in `order`:
  * H * align_up(W * C, row_align) with row_align 4 for RGB4 and 1 otherwise; NC: C; NHW: H*W;
  * NV12/NV21/I420: H*W*3/2; NMS orders: see hailo_get_host_frame_size. 0 on bad arguments. */
+HAILO_STREAM_API
 size_t hailo_get_shape_size(const hailo_3d_image_shape_t *shape, hailo_format_order_t order);
 
 /* Bytes of one device frame of the stream: its hw_shape in its device order, times
  * hw_data_bytes, padded up to HAILO_HW_FRAME_ALIGNMENT. For NMS, HailoRT's
  * get_nms_hw_frame_size, not padded: chunks * classes * (2 + bbox_size * max(burst_size,
  * max_bboxes_per_class)) + bbox_size * burst_size. 0 on bad arguments or above 4 GiB - 1. */
+HAILO_STREAM_API
 size_t hailo_get_hw_frame_size(const hailo_stream_info_t *stream_info);
 
 /* Fills stream_info->hw_data_bytes and hw_frame_size from its format and hw_shape. */
+HAILO_STREAM_API
 hailo_status hailo_fill_hw_frame_size(hailo_stream_info_t *stream_info);
 
 /* Bytes of one host frame the user passes for this stream with these params (AUTO
  * resolved). NMS by class: classes * (1 + 5 * chunks * max_bboxes_per_class) * 4. NMS by
  * score: 2 + total * 22, total from hailo_get_nms_shape. 0 when the pair is not supported. */
+HAILO_STREAM_API
 size_t hailo_get_host_frame_size(const hailo_stream_info_t *stream_info,
                                  const hailo_transform_params_t *transform_params);
 
 /* The host shape of an NMS output: per-class maximum chunks_per_frame * max_bboxes_per_class,
  * total maximum max_bboxes_total or classes * that. HAILO_INVALID_ARGUMENT: NULL, a zero
  * classes / max_bboxes_per_class / chunks_per_frame, or a maximum above UINT32_MAX. */
+HAILO_STREAM_API
 hailo_status hailo_get_nms_shape(const hailo_nms_info_t *nms_info, hailo_nms_shape_t *nms_shape);
 
 /* AUTO type/order of the user format replaced by what the stream resolves them to: the
  * first host order of the device order; the device type, except FLOAT32 for
  * HAILO_NMS_BY_CLASS and UINT8 for HAILO_NMS_BY_SCORE (HailoRT's defaults). */
+HAILO_STREAM_API
 hailo_status hailo_resolve_user_format(const hailo_stream_info_t *stream_info,
                                        const hailo_format_t *user_format,
                                        hailo_format_t *resolved);
 
 /* ------------------------------------------------------------ decision functions --- */
 /* Each writes *required. HAILO_INVALID_ARGUMENT for NULL or unknown enum values. */
+HAILO_STREAM_API
 hailo_status hailo_is_quantization_required(hailo_format_type_t src_type,
                                             hailo_format_type_t dst_type, bool *required);
+HAILO_STREAM_API
 hailo_status hailo_is_transpose_required(const hailo_format_t *src_format,
                                          const hailo_format_t *dst_format, bool *required);
+HAILO_STREAM_API
 hailo_status hailo_is_reorder_required(const hailo_3d_image_shape_t *src_shape,
                                        const hailo_format_t *src_format,
                                        const hailo_3d_image_shape_t *dst_shape,
                                        const hailo_format_t *dst_format, bool *required);
+HAILO_STREAM_API
 hailo_status hailo_is_periph_padding_required(size_t frame_bytes, bool *required);
 
 /* Whether any step at all runs between the user format and the device format. */
+HAILO_STREAM_API
 hailo_status hailo_is_input_transformation_required(const hailo_stream_info_t *stream_info,
                                                     const hailo_transform_params_t *params,
                                                     bool *required);
+HAILO_STREAM_API
 hailo_status hailo_is_output_transformation_required(const hailo_stream_info_t *stream_info,
                                                      const hailo_transform_params_t *params,
                                                      bool *required);
@@ -309,14 +355,17 @@ hailo_status hailo_is_output_transformation_required(const hailo_stream_info_t *
  * into msg (at most msg_size bytes, NUL-terminated; msg may be NULL); on success msg is "".
  * Borrowed arguments.
  */
+HAILO_STREAM_API
 hailo_status hailo_check_input_transform_params(const hailo_stream_info_t *stream_info,
                                                 const hailo_transform_params_t *params,
                                                 char *msg, size_t msg_size);
+HAILO_STREAM_API
 hailo_status hailo_check_output_transform_params(const hailo_stream_info_t *stream_info,
                                                  const hailo_transform_params_t *params,
                                                  char *msg, size_t msg_size);
 /* The same for the stream's own direction (stream_info->direction): what creating the
  * context of that direction gives. */
+HAILO_STREAM_API
 hailo_status hailo_check_transform_params(const hailo_stream_info_t *stream_info,
                                           const hailo_transform_params_t *params,
                                           char *msg, size_t msg_size);
@@ -331,12 +380,14 @@ hailo_status hailo_check_transform_params(const hailo_stream_info_t *stream_info
  * a QP other than the identity whose limvals are not ordered (limvals_min > limvals_max
  * or a NaN: HailoRT's clip and this one disagree there), overlapping buffers.
  */
+HAILO_STREAM_API
 hailo_status hailo_quantize_input_buffer(const float *src, void *dst, size_t count,
                                          hailo_format_type_t dst_type,
                                          const hailo_quant_info_t *quant_info);
 
 /* Device codes -> float32: y = (float(q) - zp) * scale. src_type UINT8 or UINT16.
  * HAILO_INVALID_ARGUMENT as for hailo_quantize_input_buffer. */
+HAILO_STREAM_API
 hailo_status hailo_dequantize_output_buffer(const void *src, float *dst, size_t count,
                                             hailo_format_type_t src_type,
                                             const hailo_quant_info_t *quant_info);
@@ -356,11 +407,13 @@ typedef struct hailo_output_transform_context_s *hailo_output_transform_context;
  * hailo_check_input_transform_params gives the same status and says why;
  * HAILO_OUT_OF_HOST_MEMORY.
  */
+HAILO_STREAM_API
 hailo_status hailo_create_input_transform_context(const hailo_stream_info_t *stream_info,
                                                   const hailo_transform_params_t *params,
                                                   hailo_input_transform_context *context);
 
 /* Releases a context (NULL is allowed and does nothing). */
+HAILO_STREAM_API
 hailo_status hailo_release_input_transform_context(hailo_input_transform_context context);
 
 /*
@@ -371,12 +424,15 @@ hailo_status hailo_release_input_transform_context(hailo_input_transform_context
  *   src and dst share a byte                                   HAILO_INVALID_ARGUMENT
  * Buffers are borrowed. Padding bytes in dst are written as zeros.
  */
+HAILO_STREAM_API
 hailo_status hailo_transform_frame_by_input_transform_context(
     hailo_input_transform_context context, const void *src, size_t src_size, void *dst,
     size_t dst_size);
 
 /* The context's host (user) and device frame sizes in bytes. */
+HAILO_STREAM_API
 size_t hailo_input_transform_context_get_src_frame_size(hailo_input_transform_context context);
+HAILO_STREAM_API
 size_t hailo_input_transform_context_get_dst_frame_size(hailo_input_transform_context context);
 
 /*
@@ -384,20 +440,27 @@ size_t hailo_input_transform_context_get_dst_frame_size(hailo_input_transform_co
  * "quantize FLOAT32->UINT8 (scale=0.0078125, zp=128) | reorder NHWC(224x224x3) ->
  * NHCW(224x224x3 hw 224x224x3) | periph padding 150528->150528", or "copy" when none.
  */
+HAILO_STREAM_API
 hailo_status hailo_describe_input_transform_context(hailo_input_transform_context context,
                                                     char *msg, size_t msg_size);
 
 /* Output direction: device frame -> user frame. Same contracts as the input functions;
  * an NMS decode also gives HAILO_INVALID_FRAME (nothing written) for a malformed frame. */
+HAILO_STREAM_API
 hailo_status hailo_create_output_transform_context(const hailo_stream_info_t *stream_info,
                                                    const hailo_transform_params_t *params,
                                                    hailo_output_transform_context *context);
+HAILO_STREAM_API
 hailo_status hailo_release_output_transform_context(hailo_output_transform_context context);
+HAILO_STREAM_API
 hailo_status hailo_transform_frame_by_output_transform_context(
     hailo_output_transform_context context, const void *src, size_t src_size, void *dst,
     size_t dst_size);
+HAILO_STREAM_API
 size_t hailo_output_transform_context_get_src_frame_size(hailo_output_transform_context context);
+HAILO_STREAM_API
 size_t hailo_output_transform_context_get_dst_frame_size(hailo_output_transform_context context);
+HAILO_STREAM_API
 hailo_status hailo_describe_output_transform_context(hailo_output_transform_context context,
                                                      char *msg, size_t msg_size);
 
@@ -420,6 +483,7 @@ hailo_status hailo_describe_output_transform_context(hailo_output_transform_cont
  * burst_type in nms_info, an invalid scale, overlapping buffers. Each call allocates its
  * workspace (HAILO_OUT_OF_HOST_MEMORY); an output context does that once. Buffers borrowed.
  */
+HAILO_STREAM_API
 hailo_status hailo_nms_decode_by_class(const void *src, size_t src_size, float *dst,
                                        size_t dst_size, const hailo_nms_info_t *nms_info,
                                        const hailo_quant_info_t *quant_info);
@@ -434,6 +498,7 @@ hailo_status hailo_nms_decode_by_class(const void *src, size_t src_size, float *
  * (class ids are uint16), else HAILO_INVALID_ARGUMENT. dst_size: exactly 2 + total * 22;
  * otherwise the statuses of hailo_nms_decode_by_class.
  */
+HAILO_STREAM_API
 hailo_status hailo_nms_decode_by_score(const void *src, size_t src_size, void *dst,
                                        size_t dst_size, const hailo_nms_info_t *nms_info,
                                        const hailo_quant_info_t *quant_info);
