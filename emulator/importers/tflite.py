@@ -3,19 +3,22 @@
 Reads the model with the flatbuffers schema TensorFlow ships
 (tensorflow.lite.python.schema_py_generated), translates each builtin op of the main subgraph
 into builder nodes (importers/builder.py folds and names them), and folds constant-only ops
-(DEQUANTIZE of float16 / int8 weights, TRANSPOSE / RESHAPE / CAST of constants) into the
-constants they produce. An op that is not mapped is an UnsupportedOpError naming the op, its
+(DENSIFY of sparse weights, DEQUANTIZE of float16 / int8 weights, TRANSPOSE / RESHAPE / CAST of
+constants) into the constants they produce; sparse constants (Tensor.sparsity) are decoded into
+dense arrays by `_densify`. An op that is not mapped is an UnsupportedOpError naming the op, its
 index and output tensor, never skipped. Integer-quantized activations (QUANTIZE, int8 tensors)
 are refused: parse the float model and quantize it with run_quantization_from_np.
 
 The file is untrusted. Before the schema's unpacker runs, `_verify_flatbuffer` checks that every
 table, vtable, field, vector and string of the model, its operator codes, subgraphs, tensors,
-quantization, operators and buffers lies inside the file (what the unpacker trips on beyond
-them, in options tables, is caught as a corrupt file); `_Importer._validate` then checks the
+quantization, sparsity, operators and buffers lies inside the file (what the unpacker trips on
+beyond them, in options tables, is caught as a corrupt file); `_Importer._validate` then checks the
 indices (tensor, buffer, opcode), shapes (non-negative, bounded by _MAX_RANK / _MAX_DIM /
 LIMITS.max_tensor_elements) and constant buffer sizes (prod(shape) * itemsize) before any array is built, and
-each op checks its arity, options and weight shapes. A corrupt file is a ModelImportError naming
-the source and what is wrong, never another exception, never a huge allocation.
+each op checks its arity, options and weight shapes; sparse metadata is checked level by level
+(sizes, segments, indices) before a dense array is built, and what sparse constants expand to is
+bounded in proportion to the file's size. A corrupt file is a ModelImportError naming the source
+and what is wrong, never another exception, never a huge allocation.
 """
 from __future__ import annotations
 
@@ -41,6 +44,12 @@ _QUANT_ADVICE = ("this is an integer-quantized (or hybrid int8-weight) TFLite mo
 # int32, and a per-channel vector (bias, PReLU alpha, affine scale) of _MAX_DIM floats is 128 MB
 _MAX_RANK = 16
 _MAX_DIM = 1 << 24
+# sparse constants may expand to this many dense elements in all, or to _SPARSE_PER_BYTE per byte
+# of the file if that is more: real sparse weights are >= ~0.4 file bytes per element at 90% zeros
+# (float16 value + 16-bit index per non-zero), so only near-empty tensors come close, while a
+# forged shape over a few stored values is refused before its dense array is allocated
+_SPARSE_MIN_ELEMENTS = 1 << 24
+_SPARSE_PER_BYTE = 64
 # exceptions that malformed data makes the translation of an op raise (a safety net behind the
 # explicit checks: they become ModelImportError naming the op)
 _MALFORMED = (IndexError, KeyError, TypeError, ValueError, AttributeError, struct.error,
@@ -65,9 +74,9 @@ _MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "TRANSPOSE_CONV": 3, "FULLY
 # --- flatbuffer bounds ---------------------------------------------------------------------------
 # The tables of the TFLite schema whose fields are read: slot -> (field, kind[, table]). Kinds: "1",
 # "2", "4", "8" scalars of that many bytes; "string"; "[n]" a vector of n-byte scalars; "[table]"
-# a vector of tables; "table". Tables not listed (options, sparsity, metadata, signatures) have
-# their header checked; the schema's unpacker then reads their fields, and anything it trips on
-# is caught as a corrupt file.
+# a vector of tables; "table"; "union" a table whose kind the union type in slot spec[2] names
+# (_UNIONS). Tables not listed (options, metadata, signatures) have their header checked; the
+# schema's unpacker then reads their fields, and anything it trips on is caught as a corrupt file.
 _LAYOUT: dict[str, dict[int, tuple]] = {
     "Model": {4: ("version", "4"), 6: ("operator_codes", "[table]", "OperatorCode"),
               8: ("subgraphs", "[table]", "SubGraph"), 10: ("description", "string"),
@@ -81,7 +90,7 @@ _LAYOUT: dict[str, dict[int, tuple]] = {
                  10: ("operators", "[table]", "Operator"), 12: ("name", "string")},
     "Tensor": {4: ("shape", "[4]"), 6: ("type", "1"), 8: ("buffer", "4"), 10: ("name", "string"),
                12: ("quantization", "table", "QuantizationParameters"), 14: ("is_variable", "1"),
-               16: ("sparsity", "table", None), 18: ("shape_signature", "[4]"),
+               16: ("sparsity", "table", "SparsityParameters"), 18: ("shape_signature", "[4]"),
                20: ("has_rank", "1"), 22: ("variant_tensors", "[table]", None)},
     "QuantizationParameters": {4: ("min", "[4]"), 6: ("max", "[4]"), 8: ("scale", "[4]"),
                                10: ("zero_point", "[8]"), 12: ("details_type", "1"),
@@ -94,7 +103,17 @@ _LAYOUT: dict[str, dict[int, tuple]] = {
                  26: ("builtin_options_2_type", "1"), 28: ("builtin_options_2", "table", None)},
     "Buffer": {4: ("data", "[1]"), 6: ("offset", "8"), 8: ("size", "8")},
     "Metadata": {4: ("name", "string"), 6: ("buffer", "4")},
+    "SparsityParameters": {4: ("traversal_order", "[4]"), 6: ("block_map", "[4]"),
+                           8: ("dim_metadata", "[table]", "DimensionMetadata")},
+    "DimensionMetadata": {4: ("format", "1"), 6: ("dense_size", "4"),
+                          8: ("array_segments_type", "1"), 10: ("array_segments", "union", 8),
+                          12: ("array_indices_type", "1"), 14: ("array_indices", "union", 12)},
+    "Int32Vector": {4: ("values", "[4]")},
+    "Uint16Vector": {4: ("values", "[2]")},
+    "Uint8Vector": {4: ("values", "[1]")},
 }
+# the SparseIndexVector union (the only union whose tables are walked): type -> table
+_UNIONS = {1: "Int32Vector", 2: "Uint16Vector", 3: "Uint8Vector"}
 
 
 def _verify_flatbuffer(buf: bytes, source: str) -> None:
@@ -140,6 +159,10 @@ def _verify_flatbuffer(buf: bytes, source: str) -> None:
                 bad(fw, f"points to byte {target}, outside the file")
             if typ == "table":
                 table(target, spec[2], fw)
+                continue
+            if typ == "union":  # its type field (a lower slot) was bounds-checked above
+                toff = u16(vt + spec[2]) if spec[2] < vsize else 0
+                table(target, _UNIONS.get(buf[pos + toff] if toff else 0), fw)
                 continue
             count = u32(target)
             elem = 1 if typ == "string" else 4 if typ == "[table]" else int(typ[1:-1])
@@ -200,6 +223,7 @@ class _Importer:
         self.opnames = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
         self.b = GraphBuilder(source)
         self.consts: dict[int, np.ndarray] = {}  # tensor index -> value
+        self.densified = 0  # dense elements the sparse constants read so far expand to
         self.acts: dict[int, int] = {}  # tensor index -> builder node id
         self._validate()
 
@@ -320,15 +344,42 @@ class _Importer:
         data = self.buffer_bytes(t.buffer, f"tensor #{i} '{self.tname(i)}'")
         if data is None:
             return None
-        if t.sparsity is not None:
-            raise UnsupportedOpError(
-                "sparse constant tensor (DENSIFY)", f"'{self.tname(i)}'", self.source,
-                "sparse weights are not read; export the model with dense weights")
         if t.type not in _NP_TYPES:
             raise ModelImportError(f"{self.source}: constant '{self.tname(i)}' has tensor type "
                                    f"{t.type}, which the importer does not read")
-        arr = np.frombuffer(data, _NP_TYPES[t.type]).reshape(t.shape)  # size checked in _validate
+        if t.sparsity is not None:
+            arr = self.sparse_const(i, data)
+        else:
+            arr = np.frombuffer(data, _NP_TYPES[t.type]).reshape(t.shape)  # size checked in _validate
         self.consts[i] = arr
+        return arr
+
+    def sparse_const(self, i: int, data: bytes) -> np.ndarray:
+        """The dense value of sparse constant #i (its stored values are `data`)."""
+        t, name = self.sg.tensors[i], self.tname(i)
+        dtype = np.dtype(_NP_TYPES[t.type])
+        what = f"sparse constant '{name}' of shape {t.shape}"
+        if len(data) % dtype.itemsize:
+            raise self.bad(f"{what} has a buffer of {len(data)} bytes, not a whole number of "
+                           f"{dtype.name} values")
+        n = int(np.prod(t.shape, dtype=object))
+        cap = max(_SPARSE_MIN_ELEMENTS, _SPARSE_PER_BYTE * len(self.buf))
+        if self.densified + n > cap:  # before anything of that size is allocated
+            raise ModelImportError(
+                f"{self.source}: {what} would bring the dense weights of the model's sparse "
+                f"constants to {self.densified + n:,} elements, more than the {cap:,} the importer "
+                f"expands a file of {len(self.buf):,} bytes to; the file is corrupt, or convert the "
+                f"model without tf.lite.Optimize.EXPERIMENTAL_SPARSITY (dense weights)")
+        try:
+            arr = _densify(t.shape, np.frombuffer(data, dtype), t.sparsity)
+        except _SparseUnsupported as e:
+            raise UnsupportedOpError(
+                f"sparse constant tensor (DENSIFY) with {e}", name, self.source,
+                "this sparsity format is not read; convert the model without "
+                "tf.lite.Optimize.EXPERIMENTAL_SPARSITY (dense weights)") from None
+        except _SparseError as e:
+            raise self.bad(f"{what}: {e}") from None
+        self.densified += n
         return arr
 
     def fconst(self, i: int, op: str, node: str, ndim: int | None = None) -> np.ndarray:
@@ -853,6 +904,15 @@ def _dequantize(imp: _Importer, op: Any, ins: list[int], out: int) -> np.ndarray
     return ((v.astype(np.float32) - zp) * scale).astype(np.float32)
 
 
+def _densify_op(imp: _Importer, op: Any, ins: list[int], out: int) -> np.ndarray:
+    v = imp.const(ins[0])  # const() has decoded a sparse input already: DENSIFY is the identity
+    t, o = imp.sg.tensors[ins[0]], imp.sg.tensors[out]
+    if list(v.shape) != o.shape or o.type != t.type:
+        raise imp.bad(f"DENSIFY of constant '{imp.tname(ins[0])}' of shape {list(v.shape)} and type "
+                      f"{t.type} into '{imp.tname(out)}' of shape {o.shape} and type {o.type}")
+    return v
+
+
 def _transpose(imp: _Importer, op: Any, ins: list[int], out: int) -> np.ndarray:
     v, perm = imp.const(ins[0]), _fold_input(imp, ins, 1, "TRANSPOSE")
     perm = [int(p) for p in np.ravel(perm)]
@@ -877,5 +937,134 @@ def _cast(imp: _Importer, op: Any, ins: list[int], out: int) -> np.ndarray:
     return imp.const(ins[0]).astype(_NP_TYPES[t])
 
 
-_CONST_FOLD = {"DEQUANTIZE": _dequantize, "TRANSPOSE": _transpose, "RESHAPE": _reshape,
-               "CAST": _cast, "SQUEEZE": _reshape, "EXPAND_DIMS": _reshape}
+_CONST_FOLD = {"DENSIFY": _densify_op, "DEQUANTIZE": _dequantize, "TRANSPOSE": _transpose,
+               "RESHAPE": _reshape, "CAST": _cast, "SQUEEZE": _reshape, "EXPAND_DIMS": _reshape}
+
+
+# --- sparse tensors ------------------------------------------------------------------------------
+# TFLite's sparsity (schema.fbs, SparsityParameters): the dense shape's n dimensions, k of them cut
+# into blocks (block_map[b] is the dimension block b cuts), are traversed in traversal_order: a
+# permutation of the n (outer) dimensions, then one of the k block dimensions. dim_metadata gives
+# one level per traversed dimension: DENSE (dense_size coordinates under each parent position) or
+# SPARSE_CSR (the parent at position p holds array_indices[array_segments[p]:array_segments[p+1]],
+# and each of those is a position of its own). The buffer stores the values of the last level's
+# positions in traversal order; everything not stored is zero.
+
+class _SparseError(ValueError):
+    """Sparsity metadata that does not describe the tensor (a corrupt file)."""
+
+
+class _SparseUnsupported(Exception):
+    """A well-formed sparsity format this decoder does not read."""
+
+
+_DENSE, _CSR = 0, 1  # DimensionType
+
+
+def _sparse_ints(v: Any, what: str) -> np.ndarray:
+    a = np.zeros(0, np.int64) if v is None else np.asarray(v)
+    if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
+        raise _SparseError(f"{what} is not a vector of integers")
+    return a.astype(np.int64)
+
+
+def _index_vector(m: Any, field: str, level: int) -> np.ndarray:
+    """A CSR level's segments (field "arraySegments") or indices ("arrayIndices") as int64."""
+    kind = int(getattr(m, field + "Type") or 0)
+    what = f"level {level}'s " + ("array_segments" if field == "arraySegments" else "array_indices")
+    if kind == 0:
+        raise _SparseError(f"{what} is missing (a SPARSE_CSR level needs segments and indices)")
+    if kind not in _UNIONS:  # the SparseIndexVector types
+        raise _SparseUnsupported(f"index vector type {kind} ({what})")
+    vec = getattr(m, field)
+    return _sparse_ints(None if vec is None else vec.values, what)
+
+
+def _densify(shape: list[int], values: np.ndarray, sp: Any) -> np.ndarray:
+    """The dense array of `shape` whose sparse encoding is SparsityParametersT `sp` and the stored
+    `values`. Raises _SparseError (inconsistent metadata) or _SparseUnsupported; allocates only
+    arrays bounded by the file's vectors, the stored values and prod(shape) (the caller's bound)."""
+    n = len(shape)
+    order = [int(d) for d in _sparse_ints(sp.traversalOrder, "traversal_order")]
+    bmap = [int(d) for d in _sparse_ints(sp.blockMap, "block_map")]
+    dims = list(sp.dimMetadata or [])
+    k = len(bmap)
+    if len(set(bmap)) != k or any(not 0 <= d < n for d in bmap):
+        raise _SparseError(f"block_map {bmap[:n + 1]} does not name distinct dimensions of the {n}")
+    if len(order) != n + k or sorted(order[:n]) != list(range(n)) or \
+            sorted(order[n:]) != list(range(n, n + k)):
+        raise _SparseError(f"traversal_order {order[:n + k + 1]} is not a permutation of the {n} "
+                           f"dimensions" + (f" followed by one of the {k} block dimensions" if k else ""))
+    if bmap != sorted(bmap):  # valid per the schema, but TFLite's runtime decodes it otherwise
+        raise _SparseUnsupported(f"the block_map {bmap}, not in ascending dimension order")
+    if len(dims) != n + k or any(m is None for m in dims):
+        raise _SparseError(f"it has {len(dims)} dim_metadata entries for {n + k} traversed "
+                           f"dimensions")
+    for lvl, m in enumerate(dims):
+        if int(m.format) not in (_DENSE, _CSR):
+            raise _SparseUnsupported(f"dimension type {int(m.format)} (level {lvl})")
+    # block sizes: the dense_size of the level that traverses each block dimension
+    block = [1] * n
+    for b, d in enumerate(bmap):
+        lvl = order.index(n + b)
+        if int(dims[lvl].format) != _DENSE:
+            raise _SparseUnsupported(f"a block dimension stored SPARSE_CSR (level {lvl})")
+        size = int(dims[lvl].denseSize)
+        if size < 1 or shape[d] % size:
+            raise _SparseError(f"block dimension {b} has size {size}, which does not divide "
+                               f"dimension {d} of size {shape[d]}")
+        block[d] = size
+    # each level's coordinate count and its step in the row-major flat index of the dense array
+    strides = [int(np.prod(shape[d + 1:], dtype=np.int64)) for d in range(n)]
+    sizes, steps = [], []
+    for dim in order:
+        d = dim if dim < n else bmap[dim - n]
+        sizes.append(shape[d] // block[d] if dim < n else block[d])
+        steps.append(strides[d] * block[d] if dim < n else strides[d])
+    # first pass, lengths only: positions per level must chain (segments = parents + 1, the last
+    # level's positions = the stored values); no array is built from the declared sizes yet
+    count, index = 1, []
+    for lvl, m in enumerate(dims):
+        if int(m.format) == _DENSE:
+            if int(m.denseSize) != sizes[lvl]:
+                raise _SparseError(f"level {lvl} is dense of size {int(m.denseSize)}, but the shape "
+                                   f"and blocks give {sizes[lvl]}")
+            count *= sizes[lvl]
+            index.append(None)
+            continue
+        seg = _index_vector(m, "arraySegments", lvl)
+        idx = _index_vector(m, "arrayIndices", lvl)
+        if len(seg) != count + 1:
+            raise _SparseError(f"level {lvl} has {len(seg)} array_segments for {count} parent "
+                               f"positions (it needs {count + 1})")
+        count = len(idx)
+        index.append((seg, idx))
+    if count != len(values):
+        raise _SparseError(f"its metadata describes {count} stored values, but the buffer holds "
+                           f"{len(values)}")
+    if 0 in shape:  # nothing to place (and a level of size 0 would not bound the levels above it)
+        return np.zeros(shape, values.dtype)
+    # second pass: the flat dense index of every position, level by level
+    flat = np.zeros(1, np.int64)
+    for lvl, (size, step) in enumerate(zip(sizes, steps)):
+        if index[lvl] is None:
+            flat = (flat[:, None] + np.arange(size, dtype=np.int64) * step).reshape(-1)
+            continue
+        seg, idx = index[lvl]
+        per = np.diff(seg)
+        if seg[0] != 0 or seg[-1] != len(idx) or np.any(per < 0):
+            raise _SparseError(f"level {lvl}'s array_segments do not rise monotonically from 0 to "
+                               f"the number of its array_indices ({len(idx)})")
+        if len(idx) and (idx.min() < 0 or idx.max() >= size):
+            raise _SparseError(f"level {lvl}'s array_indices run from {idx.min()} to {idx.max()}, "
+                               f"outside [0, {size})")
+        # indices rise strictly inside a segment: no element is stored twice (and no parent holds
+        # more than `size` children, which keeps every level within prod(shape))
+        first = np.zeros(len(idx), bool)
+        first[seg[:-1][per > 0]] = True
+        if np.any((np.diff(idx) <= 0) & ~first[1:]):
+            raise _SparseError(f"level {lvl}'s array_indices do not rise strictly within a segment")
+        flat = np.repeat(flat, per) + idx * step
+    dense = np.zeros(int(np.prod(shape, dtype=np.int64)), values.dtype)
+    dense[flat] = values
+    return dense.reshape(shape)
