@@ -26,8 +26,9 @@ demo: setup
 test: setup native
 	$(PY) -m pytest -q
 
+# the fast tier: stream layer, tiny synthetic networks, error paths (< 2 min on 2 cores)
 test-fast: setup native
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not real_model"
 
 clean:
 	$(MAKE) -C native clean

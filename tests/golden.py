@@ -1,6 +1,6 @@
 """Golden vectors of the stream layer: cases whose expected bytes come from the numpy
 reference (tests/reference_stream.py), read by the C++ interop program (native/) and checked
-against the Python C path by tests/test_stream_golden.py.
+against the Python C path by tests/stream/test_stream_golden.py.
 
     python -m tests.golden --out tests/golden               # the committed, deterministic set
     python -m tests.golden --out DIR --random 2000 --seed 7  # fixed cases + 2000 random ones

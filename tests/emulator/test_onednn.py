@@ -25,12 +25,12 @@ import pytest
 
 import numerics_nets as nets
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(TESTS)
 
 # the real-model emulator tests: every target's TensorFlow graphs on FER, MTCNN, BlazeFace
-REAL_MODEL_TESTS = ["test_importers.py", "test_runner_native.py", "test_quantization.py",
-                    "test_device.py", "test_host_app.py"]
+REAL_MODEL_TESTS = ["emulator/test_importers.py", "emulator/test_runner_native.py",
+                    "emulator/test_quantization.py", "device/test_device.py", "host_app/test_host_app.py"]
 
 
 def onednn_on_here() -> bool:
@@ -48,7 +48,7 @@ def run_python(args: list[str], onednn: str, timeout: float) -> subprocess.Compl
     """`python -X faulthandler ARGS` with TF_ENABLE_ONEDNN_OPTS=onednn; a crash or a failure is a
     test failure that names the setting, the signal and the last lines of output."""
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join([HERE, ROOT, os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([TESTS, ROOT, os.environ.get("PYTHONPATH", "")]))
     try:
         proc = subprocess.run([sys.executable, "-X", "faulthandler", *args], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=timeout)
@@ -162,6 +162,6 @@ def test_real_model_emulator_tests_under_the_other_onednn_setting():
     a machine without AVX512_VNNI / BF16 / AMX still exercises TensorFlow's oneDNN paths."""
     setting = other_setting()
     proc = run_python(["-m", "pytest", "-q", "-p", "no:cacheprovider",
-                       *[os.path.join(HERE, f) for f in REAL_MODEL_TESTS]], setting, timeout=1800)
+                       *[os.path.join(TESTS, f) for f in REAL_MODEL_TESTS]], setting, timeout=1800)
     summary = proc.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "failed" not in summary, summary

@@ -42,7 +42,7 @@ import data_sources as ds
 from emulator.errors import EmulatorError, ParamsError
 from emulator.limits import LIMITS, LimitError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GB = 1 << 30
 MARGIN = 3 * GB // 2  # address space a hostile load may take beyond what the good HAR needs
 

@@ -89,7 +89,7 @@ def test_loading_a_har_does_not_import_tensorflow(tmp_path):
             "print('tensorflow' in sys.modules)")
     from pathlib import Path
 
-    har = Path(__file__).parent / "data" / "har_v1" / "all_ops.har"
+    har = Path(__file__).resolve().parents[1] / "data" / "har_v1" / "all_ops.har"
     out = subprocess.run([sys.executable, "-c", code, str(har)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"

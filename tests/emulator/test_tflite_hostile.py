@@ -466,7 +466,7 @@ def test_huge_declarations_do_not_allocate(tmp_path):
     for name, data in _huge_files(tmp_path).items():
         files.append(tmp_path / f"{name}.tflite")
         files[-1].write_bytes(data)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
                TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(ds.blazeface_tflite_path()),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "native"
 HEADER = NATIVE / "include" / "hailo_stream.h"
 SHARED_LIB = NATIVE / "build" / "libhailo_stream.so"

@@ -13,7 +13,7 @@ import pytest
 from emulator import ClientRunner, SdkNumeric, SdkQuantized
 from emulator.quantization.keys import Placement, qkey
 
-DATA = Path(__file__).parent / "data" / "har_v1"
+DATA = Path(__file__).resolve().parents[1] / "data" / "har_v1"
 
 
 @pytest.fixture(scope="module")

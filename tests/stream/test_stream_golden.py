@@ -13,7 +13,7 @@ from hailort_py import (HailoRTError, InputTransformContext, OutputTransformCont
                         StreamDirection)
 from hailort_py._raw import ffi, lib
 
-GOLDEN_DIR = Path(__file__).parent / "golden"
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
 FIXED = list(golden.fixed_cases())
 RANDOM = list(stream_cases.random_golden_cases(golden.DEFAULT_RANDOM_CASES, golden.DEFAULT_SEED))
 
