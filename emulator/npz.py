@@ -46,6 +46,14 @@ def expected_params(layer: Layer) -> dict[str, tuple[int, ...]]:
     return out
 
 
+def optional_params(layer: Layer) -> dict[str, tuple[int, ...]]:
+    """Bare param key -> shape the layer may have: `act_clip`, the per-channel upper clip of a
+    ReLU6 (equalization scales channels, so 6 becomes 6 / s_c; absent: 6 everywhere)."""
+    if layer.params.get("activation") == "relu6":
+        return {"act_clip": (int(layer.output_shape[-1]),)}
+    return {}
+
+
 def read_npz(path_or_bytes: str | os.PathLike | bytes | BinaryIO, source: str | None = None,
              allow_compressed: bool = True) -> dict[str, np.ndarray]:
     """All arrays of an .npz file (a path, its bytes, or a seekable binary file object), keys as
@@ -220,8 +228,11 @@ def validate_params(hn: HNGraph, params: Mapping[str, Any], source: str = "param
         out[full] = v
     checked: dict[str, np.ndarray] = {}
     for layer in hn.layers.values():
-        for name, shape in expected_params(layer).items():
+        optional = optional_params(layer)
+        for name, shape in {**expected_params(layer), **optional}.items():
             key = f"{prefix}{layer.name}/{name}:0"
+            if key not in out and name in optional:
+                continue
             if key not in out:
                 raise ParamsError(f"{source}: missing '{key}' (expected shape {list(shape)}) for "
                                   f"{layer.type} layer '{layer.name}'")
@@ -236,12 +247,15 @@ def validate_params(hn: HNGraph, params: Mapping[str, Any], source: str = "param
                 raise ParamsError(f"{source}: '{key}' holds NaN or inf values")
             if name == "std" and np.any(arr == 0):
                 raise ParamsError(f"{source}: '{key}' has zeros; a normalization std must be non-zero")
+            if name == "act_clip" and np.any(arr <= 0):
+                raise ParamsError(f"{source}: '{key}' has values <= 0; a ReLU6's per-channel clip "
+                                  f"must be positive")
             checked[key] = arr
     if out:
         k = sorted(out)[0]
         raise ParamsError(f"{source}: key '{k}' is not a param of layer '{k.split('/')[1]}' "
                           f"({hn.layer(k.split('/')[1]).type}); expected only "
-                          f"{sorted(expected_params(hn.layer(k.split('/')[1])))}")
+                          f"{sorted({**expected_params(hn.layer(k.split('/')[1])), **optional_params(hn.layer(k.split('/')[1]))})}")
     return checked
 
 

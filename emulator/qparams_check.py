@@ -78,6 +78,7 @@ FIELD_DOC = {
     "pre_range": "calibrated [min, max] of the pre-activation", "lut": "activation table",
     "ew_mult": "operand multipliers A_a, A_b", "pool_counts": "distinct window counts",
     "norm_bias": "on-chip normalization bias B_c", "pad_code": "code of the pad constant",
+    "act_clip": "per-channel upper clip of a ReLU6 (float, after equalization)",
 }
 
 

@@ -59,8 +59,11 @@ def activation_fn(act: str, x, leaky_alpha: float = 0.2, alpha=None):
 
 def apply_activation(x, layer: Layer, params: dict[str, Any] | None = None):
     """The layer's activation (params['activation'], default linear) applied to x.
-    `prelu` needs params['alpha'] (per channel, last axis)."""
+    `prelu` needs params['alpha'] (per channel, last axis); a `relu6` with params['act_clip']
+    clips channel c at act_clip[c] instead of 6 (what equalization leaves)."""
     act = layer.params.get("activation", "linear")
+    if act == "relu6" and params and "act_clip" in params:
+        return tf.minimum(tf.nn.relu(x), param(params, "act_clip", layer))
     return activation_fn(act, x, leaky_alpha=layer.params.get("leaky_alpha", 0.2),
                          alpha=(param(params or {}, "alpha", layer) if act == "prelu" else None))
 

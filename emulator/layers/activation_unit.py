@@ -46,7 +46,10 @@ def derive(d: Any, layer: Layer, s_acc, alpha=None) -> None:
         lo, hi = 0, qmax(out.bits)
     else:
         M, r = derive_rescale(s_acc / np.float64(out.scale), out.bits, name)
-        lo, hi = clamp_codes(act, out)
+        clip = d.params(name).get("act_clip") if act == "relu6" else None
+        if clip is not None:
+            d.put(name, "act_clip", np.asarray(clip, np.float64))
+        lo, hi = clamp_codes(act, out, clip)
         if act in SLOPE_ACTS:
             a = np.float64(layer.params.get("leaky_alpha", 0.2)) if act == "leaky" else \
                 np.asarray(alpha, np.float64)
@@ -61,13 +64,14 @@ def derive(d: Any, layer: Layer, s_acc, alpha=None) -> None:
     d.put(name, "act_hi", np.full(C, hi, np.int32))
 
 
-def clamp_codes(act: str, out: TensorQ) -> tuple[int, int]:
-    """(lo, hi) clamp codes: the code range, from z for ReLU, to the code of 6 for ReLU6."""
+def clamp_codes(act: str, out: TensorQ, clip=None):
+    """(lo, hi) clamp codes: the code range, from z for ReLU, to the code of 6 for ReLU6 (of
+    clip[c] per channel when the ReLU6 carries a per-channel clip)."""
     lo, hi = 0, qmax(out.bits)
     if act in ("relu", "relu6"):
         lo = out.zp
     if act == "relu6":
-        hi = relu6_hi_code(out.zp, out.scale, out.bits)
+        hi = relu6_hi_code(out.zp, out.scale, out.bits, 6.0 if clip is None else clip)
     return lo, hi
 
 
@@ -116,6 +120,8 @@ def fields(layer: Layer) -> dict[str, tuple[tuple, tuple | None, bool]]:
                    lut=((np.uint8, np.uint16), (LUT_SIZE,), True))
     elif layer.activation in SLOPE_ACTS:
         out.update(M_neg=(I32, (C,), True), r_neg=(I32, (C,), True))
+    elif layer.activation == "relu6":
+        out.update(act_clip=(F64, (C,), False))  # a per-channel clip (after equalization)
     return out
 
 
@@ -167,11 +173,15 @@ def check(c: Any, layer: Layer, s_acc_want) -> None:
         i = int(bad[0])
         raise c.fail(name, "act_hi", f"expected act_hi >= act_lo, found {int(hi[i])} < {int(lo[i])} "
                                      f"at index {i}")
+    if "act_clip" in c.fields[name]:
+        c.finite_positive(name, "act_clip", "per-channel ReLU6 clips")
     if c.rederive:
-        wlo, whi = (0, qmax(out.bits)) if act in LUT_ACTS else clamp_codes(act, out)
+        clip = c.a(name, "act_clip") if "act_clip" in c.fields[name] else None
+        wlo, whi = clamp_codes(act, out, clip)
+        wlo, whi = np.broadcast_to(wlo, lo.shape), np.broadcast_to(whi, hi.shape)
         for fld, arr, want in (("act_lo", lo, wlo), ("act_hi", hi, whi)):
             bad = np.flatnonzero(arr != want)
             if bad.size:
                 i = int(bad[0])
-                raise c.fail(name, fld, f"expected {want} (activation {act} on an output with zero "
+                raise c.fail(name, fld, f"expected {int(want[i])} (activation {act} on an output with zero "
                                         f"point {out.zp}, {out.bits} bits), found {int(arr[i])} at index {i}")

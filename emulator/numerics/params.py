@@ -204,9 +204,11 @@ def ew_multipliers(scales: list[float], bits: int) -> tuple[np.ndarray, float]:
     return rhe(s / s_acc).astype(np.int64), s_acc
 
 
-def relu6_hi_code(zp: int, scale: float, bits: int, clip: float = 6.0) -> int:
-    """Upper clamp code of ReLU6 / clipped ReLU: min(2^b - 1, zp + rhe(clip / s))."""
-    return int(min(qmax(bits), zp + rhe(clip / np.float64(np.float32(scale)))))
+def relu6_hi_code(zp: int, scale: float, bits: int, clip=6.0):
+    """Upper clamp code of ReLU6 / clipped ReLU: min(2^b - 1, zp + rhe(clip / s)); `clip` a
+    scalar (an int is returned) or per channel (an int64 array)."""
+    hi = np.minimum(qmax(bits), zp + rhe(np.asarray(clip, np.float64) / np.float64(np.float32(scale))))
+    return int(hi) if np.ndim(hi) == 0 else hi.astype(np.int64)
 
 
 def check_accumulator(layer: str, bound: int) -> None:

@@ -93,3 +93,53 @@ def test_loading_a_har_does_not_import_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(har)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+def _relu6_net(clip=None):
+    from emulator.importers.builder import GraphBuilder
+
+    rng = np.random.default_rng(5)
+    g = GraphBuilder("clipnet")
+    x = g.add_input([-1, 9, 9, 3], "in")
+    c = g.add("conv", [x], [-1, 9, 9, 6], {"strides": [1, 1, 1, 1], "dilations": [1, 1, 1, 1],
+              "padding": "SAME", "groups": 1, "activation": "relu6"},
+              {"kernel": rng.normal(size=(3, 3, 3, 6)).astype(np.float32),
+               "bias": rng.normal(size=6).astype(np.float32)}, "conv")
+    d = g.add("dense", [c], [-1, 4], {"activation": "linear"},
+              {"kernel": rng.normal(size=(9 * 9 * 6, 4)).astype(np.float32) * 0.05,
+               "bias": np.zeros(4, np.float32)}, "fc")
+    g.add_output(d)
+    hn, params = g.build("clipnet")
+    if clip is not None:
+        params[f"{hn.name}/conv1/act_clip:0"] = np.asarray(clip, np.float32)
+    return hn, params
+
+
+def test_relu6_with_a_per_channel_clip_float_quantized_and_checked():
+    """What equalization leaves: a ReLU6 whose channel c clips at act_clip[c]. The float op clips
+    there, the derivation puts each channel's upper clamp code there, SdkNumeric stays bit-exact
+    to the reference, and the load-time check rederives the clamps from the stored clip."""
+    from emulator import SdkNative
+    from emulator.qparams_check import QuantizedParamsError, validate_quantized_params
+    from test_quantization import assert_bit_exact_with_reference
+
+    clip = np.array([6.0, 3.0, 1.5, 0.75, 6.0, 12.0], np.float32)
+    hn, params = _relu6_net(clip)
+    r = ClientRunner(hn=hn)
+    r.load_params(params)
+    x = ds.random_crops(64, (9, 9), seed=2).astype(np.float32) / 40.0
+    _, lay = r.infer(SdkNative(), x, inter_layers=True)
+    top = lay["conv1"].max(axis=(0, 1, 2))
+    assert np.all(top <= clip) and np.array_equal(top[[0, 2, 3, 4]], clip[[0, 2, 3, 4]])
+    run_quantization_from_np(r, x, 2, 32)
+    hi = r.quantized_params[qkey(hn.name, "conv1", "act_hi")]
+    assert len(set(hi.tolist())) >= 4  # one clamp per channel
+    assert assert_bit_exact_with_reference(r, x[:8]) >= 3
+    qp = dict(r.quantized_params)
+    qp[qkey(hn.name, "conv1", "act_clip")] = qp[qkey(hn.name, "conv1", "act_clip")] * 2
+    with pytest.raises(QuantizedParamsError, match="act_hi"):
+        validate_quantized_params(r.hn, qp, "x")
+    bad = dict(params)
+    bad[f"{hn.name}/conv1/act_clip:0"] = -clip
+    with pytest.raises(Exception, match="must be positive"):
+        ClientRunner(hn=hn).load_params(bad)
