@@ -26,7 +26,9 @@ class EmulatedDevice(Device):
     """The emulated chip running one quantized network.
 
     `source` is a quantized ClientRunner or the path of a HAR holding one. The network name is
-    the HN's; stream infos are the runner's (`runner.get_stream_infos()`).
+    the HN's; stream infos are the runner's (`runner.get_stream_infos()`). Errors: the HAR's
+    (emulator.errors.HarError ...), NotQuantizedError, and hailort_py.HailoInvalidArgumentError
+    for a source of another type.
     """
 
     def __init__(self, source: Any):
@@ -35,8 +37,8 @@ class EmulatedDevice(Device):
         runner = ClientRunner(har=os.fspath(source)) if isinstance(source, (str, os.PathLike)) \
             else source
         if not isinstance(runner, ClientRunner):
-            raise TypeError(f"EmulatedDevice needs a ClientRunner or a HAR path, got "
-                            f"{type(source).__name__}")
+            raise hrt.HailoInvalidArgumentError(f"EmulatedDevice needs a ClientRunner or a HAR "
+                                                f"path, got {type(source).__name__}")
         if runner.quantized_params is None:
             raise NotQuantizedError("EmulatedDevice (the chip runs the quantized network)")
         self.runner = runner

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import HailoInvalidArgumentError, HailoNotFoundError
+from .errors import HailoInvalidArgumentError, HailoNotFoundError, HailoNotSupportedError
 from .stream import Format, FormatOrder, FormatType, StreamDirection, StreamInfo
 from .transform import InputTransformContext, OutputTransformContext, device_frame_layout
 
@@ -49,6 +49,10 @@ class Device(abc.ABC):
     def check_inputs(self, raw_inputs: Mapping[str, np.ndarray], network_name: str | None = None
                      ) -> tuple[str, dict[str, np.ndarray]]:
         """(network name, {input stream: (N, elements) frames}) after the checks of `infer`."""
+        if not isinstance(raw_inputs, Mapping):
+            raise HailoInvalidArgumentError(
+                f"raw inputs must be a mapping {{input stream name: frames}}, got "
+                f"{type(raw_inputs).__name__}")
         network = self._network_name(network_name)
         infos = self.stream_infos(network)
         inputs = {s.name: s for s in infos if s.is_input}
@@ -145,9 +149,15 @@ def device_side_context(info: StreamInfo, direction: StreamDirection):
     """A transform context for the chip's side of a stream: it converts device frames to NHWC
     codes (direction D2H: an output transform of the mirrored stream, no dequantization) or NHWC
     codes to device frames (H2D: an input transform, no quantization). Drivers use it to speak
-    raw device frames to the host while their chip takes and gives codes in NHWC."""
+    raw device frames to the host while their chip takes and gives codes in NHWC.
+    HailoNotSupportedError for a stream whose device elements are not codes (NMS, FLOAT32,
+    AUTO)."""
+    code_type = {1: FormatType.UINT8, 2: FormatType.UINT16}.get(info.hw_data_bytes)
+    if code_type is None or info.is_nms:
+        raise HailoNotSupportedError(
+            f"{info}: a chip-side transform takes streams of UINT8 / UINT16 codes in an image or "
+            f"vector order, not device format {info.format}")
     mirrored = dataclasses.replace(info, direction=direction)
-    code_type = {1: FormatType.UINT8, 2: FormatType.UINT16}[info.hw_data_bytes]
     user = Format(code_type, FormatOrder.NC if info.format.order == FormatOrder.NC
                   else FormatOrder.NHWC)
     if direction == StreamDirection.D2H:

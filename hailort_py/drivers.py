@@ -31,6 +31,9 @@ class DriverError(HailoNotFoundError):
 
 def register_driver(name: str, factory: DriverFactory) -> None:
     """Makes `factory` the driver called `name` in this process (it wins over entry points)."""
+    if not isinstance(name, str) or not name or not callable(factory):
+        raise HailoInvalidArgumentError(f"register_driver needs a name and a callable factory, "
+                                        f"got {name!r} and {type(factory).__name__}")
     _registered[name] = factory
 
 
@@ -49,14 +52,20 @@ def find_driver(name: str) -> DriverFactory:
                           f"install the toolkit with `pip install .[emulator]` for 'emulator')")
     try:
         return eps[0].load()
-    except ImportError as e:
+    except (ImportError, AttributeError) as e:  # its module, or the name in it, is missing
         raise DriverError(f"device driver '{name}' ({eps[0].value}) cannot be loaded: {e}; "
                           f"install what it needs (the emulator: `pip install .[emulator]`)") from None
 
 
 def open_driver(name: str, models: Sequence[str | os.PathLike]) -> Device:
-    """The device of driver `name` serving `models` (paths on this machine)."""
-    models = [os.fspath(m) for m in models or ()]
+    """The device of driver `name` serving `models` (a list of paths on this machine)."""
+    if isinstance(models, (str, bytes, os.PathLike)):
+        raise HailoInvalidArgumentError(f"models is a list of paths, not one path: give "
+                                        f"[{os.fspath(models)!r}]")
+    try:
+        models = [os.fspath(m) for m in models or ()]
+    except TypeError as e:
+        raise HailoInvalidArgumentError(f"models must be paths: {e}") from None
     for m in models:
         if not os.path.isfile(m):
             raise HailoInvalidArgumentError(f"model file {m} does not exist")

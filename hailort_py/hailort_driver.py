@@ -33,8 +33,8 @@ from .drivers import DriverError
 from .errors import (HailoCommunicationClosedError, HailoInternalFailureError,
                      HailoInvalidArgumentError, HailoNotFoundError, HailoNotSupportedError,
                      HailoRTError, HailoTimeoutError)
-from .stream import (Format, FormatFlags, FormatOrder, FormatType, ImageShape, QuantInfo,
-                     StreamDirection, StreamInfo)
+from .stream import (Format, FormatFlags, FormatOrder, ImageShape, QuantInfo, StreamDirection,
+                     StreamInfo)
 
 INSTALL_HINT = ("the 'hailort' driver needs HailoRT's Python package `hailo_platform` "
                 "(pyhailort) and the HailoRT driver for the board: install the wheel of the "
@@ -56,7 +56,7 @@ def import_hailo_platform():
     return hailo_platform
 
 
-def _as_error(e: Exception, where: str) -> HailoRTError:
+def _as_error(e: BaseException, where: str) -> HailoRTError:
     cls = _ERRORS.get(type(e).__name__, HailoInternalFailureError)
     return cls(f"{where}: HailoRT: {type(e).__name__}: {e}")
 
@@ -91,7 +91,7 @@ def _stream_info(vinfo: Any, sinfo: Any, direction: StreamDirection, index: int,
                  where: str) -> StreamInfo:
     """Our StreamInfo of a vstream: its name, logical shape and quant info; the device format
     and hw_shape of the stream under it."""
-    order = FormatOrder(int(sinfo.format.order))
+    order = int(sinfo.format.order)  # an order this runtime does not know stays an int
     if order in (FormatOrder.HAILO_NMS, FormatOrder.HAILO_NMS_ON_CHIP, FormatOrder.HAILO_NMS_BY_CLASS,
                  FormatOrder.HAILO_NMS_BY_SCORE, FormatOrder.HAILO_NMS_WITH_BYTE_MASK):
         raise HailoNotSupportedError(f"{where}: vstream '{vinfo.name}' is an NMS output; this "
@@ -102,14 +102,18 @@ def _stream_info(vinfo: Any, sinfo: Any, direction: StreamDirection, index: int,
         shape, hw = (1, 1, shape[0]), (1, 1, hw[-1])
     elif len(shape) == 2:  # NHW
         shape, hw = (*shape, 1), (*hw, 1)
+    if len(shape) != 3 or len(hw) != 3:
+        raise HailoNotSupportedError(f"{where}: vstream '{vinfo.name}' has shape {tuple(vinfo.shape)} "
+                                     f"over a stream of shape {tuple(sinfo.shape)}; this driver "
+                                     f"serves rank 1 to 3 frames")
     try:
         return StreamInfo(name=vinfo.name, direction=direction,
-                          format=Format(FormatType(int(sinfo.format.type)), order,
+                          format=Format(int(sinfo.format.type), order,
                                         FormatFlags(int(sinfo.format.flags) & int(FormatFlags.TRANSPOSED))),
                           shape=ImageShape(*shape), hw_shape=ImageShape(*hw),
                           quant_info=QuantInfo(q.qp_zp, q.qp_scale, q.limvals_min, q.limvals_max),
                           index=index)
-    except (HailoRTError, ValueError, TypeError) as e:
+    except HailoRTError as e:  # a value our StreamInfo refuses (hailort_py.stream checks each)
         raise HailoNotSupportedError(f"{where}: vstream '{vinfo.name}': {e}") from None
 
 
@@ -134,10 +138,13 @@ class HailoRTDevice(Device):
         if not hef_paths:
             raise HailoInvalidArgumentError("the hailort driver needs --model NET.hef")
         hp = self._hp = import_hailo_platform()
+        # HailoRT's own failures (hailo_platform.HailoRTException and its subclasses) become our
+        # status classes; anything else HailoRT or this driver raises is a bug, with its traceback
+        failures = self._failures = hp.HailoRTException
         try:
             self._vdevice = hp.VDevice(vdevice_params if vdevice_params is not None
                                        else hp.VDevice.create_params())
-        except Exception as e:
+        except failures as e:
             raise _as_error(e, "opening the Hailo device (VDevice)") from None
         self._networks: dict[str, _Network] = {}
         self._closed = False
@@ -148,7 +155,7 @@ class HailoRTDevice(Device):
                     params = hp.ConfigureParams.create_from_hef(
                         hef, interface=hp.HailoStreamInterface.PCIe)
                     groups = self._vdevice.configure(hef, params)
-                except Exception as e:
+                except failures as e:
                     raise _as_error(e, f"{path}: loading and configuring the HEF") from None
                 for ng in groups:
                     if ng.name in self._networks:
@@ -179,7 +186,7 @@ class HailoRTDevice(Device):
         try:
             with self._hp.InferVStreams(net.ng, net.in_params, net.out_params) as pipeline:
                 results = pipeline.infer(codes)
-        except Exception as e:
+        except self._failures as e:
             raise _as_error(e, f"network '{network_name}': inference") from None
         raw = {}
         for s in net.infos:

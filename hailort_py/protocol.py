@@ -52,7 +52,9 @@ def unpack_header(part: bytes | memoryview) -> dict[str, Any]:
         header = msgpack.unpackb(bytes(part), raw=False, strict_map_key=True,
                                  max_str_len=MAX_HEADER_BYTES, max_bin_len=MAX_HEADER_BYTES,
                                  max_array_len=4 * MAX_TENSORS, max_map_len=256)
-    except Exception as e:  # msgpack raises many types on junk; all mean the same here
+    except (ValueError, msgpack.exceptions.UnpackException) as e:
+        # what msgpack raises on junk: ValueError and its subclasses (ExtraData, FormatError,
+        # StackError, UnicodeDecodeError, bad timestamps, limits) and UnpackException
         raise ProtocolError(f"header is not msgpack: {type(e).__name__}: {e}",
                             HailoInvalidArgumentError.status) from None
     if not isinstance(header, dict):
@@ -88,6 +90,12 @@ def tensor_descs(arrays: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     """The header's "tensors" list for named arrays (in the dict's order)."""
     out = []
     for name, a in arrays.items():
+        if not isinstance(name, str) or not name:
+            raise HailoInvalidArgumentError(f"tensor name {name!r}: tensors are named by "
+                                            f"non-empty strings (stream names)")
+        if not isinstance(a, np.ndarray):
+            raise HailoInvalidArgumentError(f"tensor '{name}': a {type(a).__name__}, not a numpy "
+                                            f"array")
         dtype = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
         dname = next((k for k, d in DTYPES.items() if d == dtype), None)
         if dname is None:

@@ -25,6 +25,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -38,6 +39,11 @@ from .server import HEARTBEAT_IVL_MS, HEARTBEAT_TIMEOUT_MS
 from .stream import StreamInfo
 
 DEFAULT_TIMEOUT_MS = 10000
+
+
+def _positive_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
+        and v > 0
 
 
 class RemoteRequest:
@@ -91,18 +97,24 @@ _HANDSHAKE_FAILED = {
 
 class _Endpoint:
     """One server: its DEALER socket (remade after a timeout), a monitor of its handshakes,
-    and its pending requests."""
+    and its pending requests. Its open sockets are also in `sockets`, a set the device shares
+    between its endpoints (what the device's finalizer closes)."""
 
-    def __init__(self, address: str, ctx: zmq.Context, keys: tuple | None):
-        self.address, self.ctx, self.keys = address, ctx, keys
+    def __init__(self, address: str, ctx: zmq.Context, keys: tuple | None, sockets: set):
+        self.address, self.ctx, self.keys, self.sockets = address, ctx, keys, sockets
         self.pending: dict[int, RemoteRequest] = {}
         self.resets = 0
         self.refused: str | None = None  # why the last handshake failed, if it did
+        self._open()
+
+    def _open(self) -> None:
         self.sock = self._connect()
         self.monitor = self.sock.get_monitor_socket(sum(_HANDSHAKE_FAILED))
+        self.sockets.add(self.monitor)
 
     def _connect(self) -> zmq.Socket:
         s = self.ctx.socket(zmq.DEALER)
+        self.sockets.add(s)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
         s.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
@@ -115,6 +127,7 @@ class _Endpoint:
             s.connect(self.address)
         except zmq.ZMQError as e:
             s.close()
+            self.sockets.discard(s)
             raise HailoInvalidArgumentError(f"cannot connect to {self.address!r}: {e} (an endpoint "
                                             f"looks like tcp://HOST:PORT)") from None
         return s
@@ -130,8 +143,7 @@ class _Endpoint:
         self.fail_pending(HailoTimeoutError, f"abandoned, {reason}")
         self.close()
         self.resets += 1
-        self.sock = self._connect()
-        self.monitor = self.sock.get_monitor_socket(sum(_HANDSHAKE_FAILED))
+        self._open()
 
     def handshake_failure(self) -> str | None:
         """Why a handshake failed since the last look, or None."""
@@ -144,9 +156,21 @@ class _Endpoint:
         return why
 
     def close(self) -> None:
-        self.sock.disable_monitor()
-        self.monitor.close(linger=0)
-        self.sock.close(linger=0)
+        """Closes the socket and its monitor; closing twice is harmless."""
+        if not self.sock.closed:
+            self.sock.disable_monitor()
+        for s in (self.monitor, self.sock):
+            s.close(linger=0)
+            self.sockets.discard(s)
+
+
+def _release(sockets: set, own_context: zmq.Context | None) -> None:
+    """Closes the sockets, then terminates the context the device made (if any)."""
+    for s in list(sockets):
+        s.close(linger=0)
+    sockets.clear()
+    if own_context is not None:
+        own_context.term()
 
 
 class RemoteDevice(Device):
@@ -162,9 +186,16 @@ class RemoteDevice(Device):
         if not addresses or not all(isinstance(a, str) and a for a in addresses):
             raise HailoInvalidArgumentError(f"RemoteDevice needs an endpoint such as "
                                             f"'tcp://127.0.0.1:5555', got {endpoint!r}")
-        if timeout_ms <= 0:
-            raise HailoInvalidArgumentError(f"timeout_ms must be positive, got {timeout_ms}")
+        if not _positive_number(timeout_ms):
+            raise HailoInvalidArgumentError(f"timeout_ms must be a positive number, got "
+                                            f"{timeout_ms!r}")
         self.timeout_ms = int(timeout_ms)
+        curve = None
+        if keys is not None:
+            from .keys import load_client_keys
+
+            curve = load_client_keys(keys, client_name)  # before any context or socket
+        self._curve = curve is not None
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._own_ctx = context is None
@@ -173,16 +204,19 @@ class RemoteDevice(Device):
         self.stale_replies = 0  # replies to abandoned requests, dropped
         self._polled: tuple = ()
         self._poll = zmq.Poller()
-        curve = None
-        if keys is not None:
-            from .keys import load_client_keys
-
-            curve = load_client_keys(keys, client_name)
-        self._curve = curve is not None
         self._eps: list[_Endpoint] = []
+        # Closes the sockets (and terminates the own context) when close() is not called too.
+        # Pending requests refer back to their device, so an unclosed RemoteDevice is freed by
+        # the cyclic garbage collector, which would otherwise run pyzmq's Context.__del__ while
+        # the sockets are open: its term() then waits for them forever. The collector runs
+        # weakref callbacks before any __del__, so this closes them first. Its arguments (the
+        # sockets, the context) must not lead back to the device, or it would never be freed.
+        self._sockets: set = set()
+        self._release = weakref.finalize(self, _release, self._sockets,
+                                         self.ctx if self._own_ctx else None)
         try:
             for a in addresses:  # inside the try: a bad second endpoint closes the first
-                self._eps.append(_Endpoint(a, self.ctx, curve))
+                self._eps.append(_Endpoint(a, self.ctx, curve, self._sockets))
             self.server_info = {ep.address: self._call(ep, "hello") for ep in self._eps}
             self._networks, self._infos = self._fetch_stream_infos()
         except BaseException:
@@ -212,7 +246,7 @@ class RemoteDevice(Device):
                         f"{first.address}: endpoints of one RemoteDevice must serve the same model")
             try:
                 infos[net] = [StreamInfo.from_dict(d) for d in dicts[0]]
-            except (HailoRTError, TypeError, ValueError, KeyError) as e:
+            except HailoRTError as e:  # from_dict checks every field, keys and types included
                 raise HailoInvalidOperationError(f"{first.address}: the stream infos of '{net}' "
                                                  f"are not valid: {e}") from None
         return networks, infos
@@ -246,8 +280,9 @@ class RemoteDevice(Device):
     def map(self, batches: Iterable[Mapping[str, np.ndarray]], network_name: str | None = None,
             in_flight: int = 4) -> Iterator[dict[str, np.ndarray]]:
         """Results of each batch, in order, with up to `in_flight` requests outstanding."""
-        if in_flight < 1:
-            raise HailoInvalidArgumentError(f"in_flight must be at least 1, got {in_flight}")
+        if not _positive_number(in_flight) or in_flight != int(in_flight):
+            raise HailoInvalidArgumentError(f"in_flight must be an integer of at least 1, got "
+                                            f"{in_flight!r}")
         window: list[RemoteRequest] = []
         for batch in batches:
             window.append(self.submit(batch, network_name))
@@ -379,9 +414,7 @@ class RemoteDevice(Device):
             self._closed = True
             for ep in self._eps:
                 ep.fail_pending(HailoCommunicationClosedError, "the RemoteDevice was closed")
-                ep.close()
-            if self._own_ctx:
-                self.ctx.term()
+            self._release()
 
     def __repr__(self) -> str:
         return f"RemoteDevice({self.endpoints!r}, timeout_ms={self.timeout_ms})"

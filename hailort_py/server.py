@@ -117,8 +117,10 @@ class DeviceServer:
             raise HailoInvalidArgumentError(
                 "the device server runs with CURVE by default: pass keys=DIR (made by "
                 "`host-app keys DIR`) or insecure=True to serve plain TCP")
-        if queue_size < 1 or workers < 1:
-            raise HailoInvalidArgumentError("queue_size and workers must be at least 1")
+        for what, v in (("queue_size", queue_size), ("workers", workers)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise HailoInvalidArgumentError(f"{what} must be an integer of at least 1, got "
+                                                f"{v!r}")
         self.device = device
         self.driver = driver
         self._close_device = close_device
@@ -370,11 +372,23 @@ class DeviceServer:
                 if job is None:
                     return
                 try:
-                    out.send_multipart(self._run(*job), copy=False)
+                    reply = self._run(*job)
+                except Exception as e:
+                    # Broad on purpose: a bug in this server's own reply path must neither end
+                    # the worker (the next request must still run) nor leave the client waiting
+                    # for its deadline: it is logged with its traceback and answered as an
+                    # error reply.
+                    log.exception("request %s: the server failed", job[1])
+                    reply = self._error_reply(job[0], job[1], "infer",
+                                              HailoInternalFailureError.status,
+                                              f"the device server failed: {type(e).__name__}: {e}")
+                try:
+                    out.send_multipart(reply, copy=False)
                 except zmq.ContextTerminated:
                     return
-                except Exception:  # never lose the worker: the next request must still run
-                    log.exception("request %s: the reply could not be handed over", job[1])
+                except zmq.ZMQError as e:  # the inproc hand-over failed: the reply is lost
+                    self.stats.count(dropped_replies=1)
+                    log.error("request %s: the reply could not be handed over: %s", job[1], e)
                 finally:
                     with self._in_flight_lock:
                         self._in_flight -= 1
@@ -388,21 +402,29 @@ class DeviceServer:
         try:
             inputs = P.decode_tensors(header, [f.buffer for f in data])
             outputs = self.device.infer(inputs, network)
-            t_done = time.perf_counter()
-            try:
-                head = {"v": P.PROTOCOL_VERSION, "id": rid, "verb": "infer", "status": 0,
-                        "network": network, "tensors": P.tensor_descs(outputs),
-                        "timings": {"queue_us": int((t_start - t_recv) * 1e6),
-                                    "device_us": int((t_done - t_start) * 1e6)}}
-                reply = [ident, P.pack_header(head), *P.tensor_parts(outputs)]
-            except Exception as e:  # the device's fault, not the request's
-                raise RuntimeError(f"its outputs cannot be sent: {e}") from e
-        except HailoRTError as e:
+        except HailoRTError as e:  # the request's fault, or the device's own status
             return self._error_reply(ident, rid, "infer", e.status, str(e))
         except Exception as e:
+            # Broad on purpose: the device is a driver's code (any package, any chip runtime),
+            # and whatever it raises fails this request only. It is logged with its traceback
+            # and reported to the client as HAILO_INTERNAL_FAILURE with its type and message.
             log.exception("request %s: the device failed", rid)
             return self._error_reply(ident, rid, "infer", HailoInternalFailureError.status,
                                      f"the device failed: {type(e).__name__}: {e}")
+        t_done = time.perf_counter()
+        try:
+            if not isinstance(outputs, dict):
+                raise HailoInvalidArgumentError(f"the device returned a {type(outputs).__name__}, "
+                                                f"not {{output stream: frames}}")
+            head = {"v": P.PROTOCOL_VERSION, "id": rid, "verb": "infer", "status": 0,
+                    "network": network, "tensors": P.tensor_descs(outputs),
+                    "timings": {"queue_us": int((t_start - t_recv) * 1e6),
+                                "device_us": int((t_done - t_start) * 1e6)}}
+            reply = [ident, P.pack_header(head), *P.tensor_parts(outputs)]
+        except HailoRTError as e:  # the device's fault, not the request's: an internal failure
+            log.error("request %s: the device's outputs cannot be sent: %s", rid, e)
+            return self._error_reply(ident, rid, "infer", HailoInternalFailureError.status,
+                                     f"the device failed: its outputs cannot be sent: {e}")
         frames = next(iter(inputs.values())).shape[0] if inputs else 0
         self.stats.infer_done(frames, (t_done - t_recv) * 1e6)
         return reply

@@ -190,7 +190,10 @@ def _float32(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise HailoInvalidArgumentError(f"{what}: expected a number, got {value!r}")
     with np.errstate(over="ignore"):
-        return float(np.float32(value))
+        try:
+            return float(np.float32(value))
+        except OverflowError:  # an int beyond float64's range
+            raise HailoInvalidArgumentError(f"{what}: {value!r} is out of range") from None
 
 
 def _float_to_json(value: float) -> float | str:
@@ -200,6 +203,12 @@ def _float_to_json(value: float) -> float | str:
 def _mapping(data: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise HailoInvalidArgumentError(f"{what}: expected a dict, got {type(data).__name__}")
+    return data
+
+
+def _list(data: Any, what: str) -> Sequence[Any]:
+    if not isinstance(data, (list, tuple)):
+        raise HailoInvalidArgumentError(f"{what}: expected a list, got {type(data).__name__}")
     return data
 
 
@@ -415,9 +424,15 @@ class ImageShape:
 
 
 def _check_keys(data: Mapping[str, Any], cls, what: str) -> None:
-    unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+    """Every key a field of the dataclass cls, every field without a default present."""
+    fields = dataclasses.fields(cls)
+    unknown = set(data) - {f.name for f in fields}
     if unknown:
-        raise HailoInvalidArgumentError(f"{what}: unknown keys {sorted(unknown)}")
+        raise HailoInvalidArgumentError(f"{what}: unknown keys {sorted(unknown, key=repr)}")
+    missing = [f.name for f in fields if f.name not in data and
+               f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise HailoInvalidArgumentError(f"{what}: missing key(s) {missing}")
 
 
 @dataclass(frozen=True)
@@ -656,7 +671,8 @@ class StreamInfo:
             shape=ImageShape.from_dict(_required(data, "shape", what)),
             hw_shape=ImageShape.from_dict(_required(data, "hw_shape", what)),
             quant_info=QuantInfo.from_dict(_required(data, "quant_info", what)),
-            quant_infos=tuple(QuantInfo.from_dict(qp) for qp in data.get("quant_infos", ())),
+            quant_infos=tuple(QuantInfo.from_dict(qp) for qp in _list(data.get("quant_infos", ()),
+                                                                        f"{what}: quant_infos")),
             nms_info=None if nms is None else NmsInfo.from_dict(nms),
             index=data.get("index", 0),
         )

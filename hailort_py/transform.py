@@ -407,7 +407,10 @@ def _device_type(dtype) -> tuple[FormatType, np.dtype]:
         if dtype not in (FormatType.UINT8, FormatType.UINT16):
             raise HailoInvalidArgumentError(f"device type must be UINT8 or UINT16, got {dtype.name}")
         return dtype, _NUMPY_TYPES[dtype]
-    np_dtype = np.dtype(dtype)
+    try:
+        np_dtype = np.dtype(dtype)
+    except TypeError:
+        raise HailoInvalidArgumentError(f"device dtype must be uint8 or uint16, got {dtype!r}") from None
     if np_dtype not in _DEVICE_TYPES:
         raise HailoInvalidArgumentError(f"device dtype must be uint8 or uint16, got {np_dtype}")
     return _DEVICE_TYPES[np_dtype], np_dtype
@@ -420,7 +423,10 @@ def quantize(x, quant_info: QuantInfo, dtype=np.uint8) -> np.ndarray:
     if not isinstance(quant_info, QuantInfo):
         raise HailoInvalidArgumentError(f"quantize: expected a QuantInfo, got {quant_info!r}")
     ftype, np_dtype = _device_type(dtype)
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    try:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise HailoInvalidArgumentError(f"quantize: the values are not float32-convertible: {e}") from None
     out = np.empty(x.shape, np_dtype)
     if x.size:
         _check(lib.hailo_quantize_input_buffer(ffi.from_buffer("float[]", x), ffi.from_buffer(out),

@@ -106,6 +106,10 @@ class InferVStreams:
 
     @staticmethod
     def _contexts(streams, params, context_cls, kind):
+        if not isinstance(params, Mapping):
+            raise HailoInvalidArgumentError(
+                f"{kind} vstream params must be a mapping {{stream name: VStreamParams}} (as "
+                f"{kind.capitalize()}VStreamParams.make returns), got {type(params).__name__}")
         names = {s.name for s in streams}
         unknown = sorted(set(params) - names)
         if unknown:
@@ -117,6 +121,10 @@ class InferVStreams:
     def infer(self, input_data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Transforms each input batch (N, ...user frame...) into device frames, runs the device,
         and transforms the outputs into the user formats. Returns {output stream name: batch}."""
+        if not isinstance(input_data, Mapping):
+            raise HailoInvalidArgumentError(
+                f"input data must be a mapping {{input stream name: batch}}, got "
+                f"{type(input_data).__name__}")
         missing = sorted(set(self._inputs) - set(input_data))
         if missing:
             raise HailoInvalidArgumentError(f"no data given for input stream(s) {missing}")

@@ -7,9 +7,11 @@
     host-app demo                                -> the whole journey on a bundled model
 
 Modules: cli (argparse, one function per subcommand), images (OpenCV loading and
-pre-processing), presets (known models' pre-processing and labels), pipeline (HAR loading, the
-host pipeline through a hailort_py.Device, emulation targets), compare (metrics and the
-byte-identity check), console (terminal tables), report (HTML report), demo.
+pre-processing), presets (known models' pre-processing and labels), pipeline (HAR loading,
+open_device: the one way to open a device, the host pipeline through a hailort_py.Device,
+emulation targets), compare (the byte-identity check, and the accuracy numbers of
+emulator.analysis.metrics judged and presented), console (terminal tables), report (HTML
+report), demo.
 Decisions (exit codes, the --preprocess grammar, HAR metadata keys): docs/host-app.md.
 """
 from __future__ import annotations

@@ -80,13 +80,18 @@ def _load_model(path: Path, kind: str, name: str | None, input_shape):
             from emulator import parse_tflite
 
             return parse_tflite(str(path), net_name=name)
+        import zipfile
+
         import keras
 
         from emulator import parse_keras
 
         try:
             model = keras.models.load_model(str(path), compile=False)
-        except Exception as e:  # keras raises many types for unreadable / foreign files
+        except (OSError, ValueError, TypeError, LookupError, RuntimeError,
+                zipfile.BadZipFile) as e:
+            # what Keras / h5py raise on unreadable or foreign files (fuzzed .h5 and .keras
+            # files give exactly these families; JSON and Unicode errors are ValueErrors)
             raise AppError(f"cannot load Keras model '{path}': {type(e).__name__}: {e}. Give a "
                            f"Keras .h5 / .keras file saved with model.save(...)") from None
         return parse_keras(model, net_name=name, input_shape=input_shape)
@@ -233,6 +238,28 @@ def _image_command_inputs(args) -> list:
             *[(p, "an input of this command") for p in args.images]]
 
 
+def _device_choice(args) -> tuple[str | None, str]:
+    """(the --device spec or None for the in-process chip, what the device is called in
+    messages); UsageError for a --device that is neither an endpoint nor a driver, or --keys
+    without an endpoint."""
+    from .pipeline import DRIVER_PREFIX
+
+    spec = args.device
+    if spec is None:
+        if args.keys:
+            raise UsageError("--keys DIR goes with --device tcp://HOST:PORT (the keys of a device "
+                             "server); the in-process emulated chip needs none")
+        return None, "the in-process emulated chip (emulator.EmulatedDevice)"
+    if "://" in spec:
+        return spec, f"the device server at {spec} (RemoteDevice)"
+    if spec.startswith(DRIVER_PREFIX) and len(spec) > len(DRIVER_PREFIX):
+        if args.keys:
+            raise UsageError(f"--keys DIR goes with --device tcp://HOST:PORT, not with {spec}")
+        return spec, f"the device of driver '{spec[len(DRIVER_PREFIX):]}' serving {args.har}"
+    raise UsageError(f"--device '{spec}' is neither a device server endpoint (tcp://HOST:PORT) "
+                     f"nor a driver ({DRIVER_PREFIX}NAME)")
+
+
 def cmd_infer(args) -> int:
     import numpy as np
 
@@ -250,16 +277,16 @@ def cmd_infer(args) -> int:
                         force=args.force) if args.save else None
     batch = load_inputs(args.images, shape, preprocess_for(runner, args.preprocess))
     if args.device and target != "device":
-        raise UsageError(f"--device runs the host pipeline on a device server; it needs "
+        raise UsageError(f"--device runs the host pipeline on another device; it needs "
                          f"--target device, not --target {target}")
-    chip = (f"the device server at {args.device}" if args.device
-            else "the in-process emulated chip (EmulatedDevice)")
+    device_spec, chip = _device_choice(args)
     where = {"device": f"the host pipeline through {chip}",
              "numeric": "the emulator's bit-exact SdkNumeric", "quantized": "SdkQuantized",
              "native": "SdkNative (float)", "fp-optimized": "SdkFPOptimized (float)"}[target]
     console.note(f"'{runner.hn.name}' on {len(batch)} image(s), target {target}: {where}")
     t0 = time.perf_counter()
-    outputs = run_target(runner, target, batch.x, args.batch_size, args.device, args.keys)
+    outputs = run_target(runner, target, batch.x, args.batch_size, device=device_spec,
+                         keys=args.keys, models=[args.har])
     elapsed = time.perf_counter() - t0
     con = console.out()
     for name, values in outputs.items():
@@ -312,11 +339,11 @@ def cmd_compare(args) -> int:
     _, shape = single_input(runner)
     spec = preprocess_for(runner, args.preprocess)
     batch = load_inputs(args.images, shape, spec)
-    chip = (f"the device server at {args.device} (RemoteDevice)" if args.device
-            else "the in-process emulated chip (emulator.EmulatedDevice)")
+    device_spec, chip = _device_choice(args)
     console.note(f"comparing '{runner.hn.name}' on {len(batch)} image(s): host pipeline through "
                  f"{chip} vs the emulator (SdkNumeric, SdkNative)")
-    device = open_device(runner, args.device, args.keys)
+    device = open_device(runner if device_spec is None else device_spec, runner=runner,
+                         models=[args.har], keys=args.keys)
     try:
         result = compare(runner, device, batch, har=str(args.har), device_name=chip,
                          preprocess=str(spec) if spec else "", batch_size=args.batch_size)
@@ -423,9 +450,11 @@ def _force_argument(s) -> None:
 
 
 def _device_arguments(s) -> None:
-    s.add_argument("--device", metavar="ENDPOINT",
-                   help="run the host pipeline on the device server at ENDPOINT "
-                        "(tcp://HOST:PORT, see host-app serve) instead of the in-process chip")
+    s.add_argument("--device", metavar="SPEC",
+                   help="run the host pipeline on another device than the in-process emulated "
+                        "chip: the device server at tcp://HOST:PORT (see host-app serve), or "
+                        "driver:NAME, a driver of the hailort_py.drivers entry points serving "
+                        "the HAR (driver:emulator)")
     s.add_argument("--keys", metavar="DIR",
                    help="CURVE keys for --device (host-app keys DIR); omit for a server started "
                         "with --insecure")

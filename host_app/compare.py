@@ -18,11 +18,12 @@ values differ, the first one (image, position, both values) and what to look at.
 
 Accuracy against native, per output (after host ops) and, for outputs with host ops, per stream
 tensor (before them): SNR = 10 log10(sum ref^2 / sum (ref - q)^2) dB, cosine, max |error|, RMSE,
-and for classifiers the top-1 agreement; per image too.
+mean error (bias), and for classifiers the top-1 agreement; per image too. The numbers come from
+emulator.analysis.metrics (one definition for the host app and the emulator's analyses); this
+module only decides what is compared and how it is judged (SNR_FLAG_DB, SNR_GOOD_DB).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -30,38 +31,18 @@ from typing import Any
 
 import numpy as np
 
+from emulator.analysis import metrics
+
+from .errors import AppError
 from .images import InputBatch
 from .pipeline import (DEFAULT_BATCH, HostRun, OutputRoute, labels_for, is_classifier,
                        output_routes, run_host_pipeline)
 
-SNR_FLAG_DB = 10.0  # toolchain.md: layers under 10 dB are flagged
-SNR_GOOD_DB = 20.0
+SNR_FLAG_DB = 10.0  # a tensor under 10 dB is flagged ("poor"): its quantization lost the signal
+SNR_GOOD_DB = 20.0  # 20 dB and above is "good"; in between, "fair"
 
 
-# ==== metrics ====================================================================================
-
-def snr_db(ref: np.ndarray, test: np.ndarray) -> float:
-    """10 log10(sum ref^2 / sum (ref - test)^2), in float64; inf when identical."""
-    ref = np.asarray(ref, np.float64)
-    err = np.sum((ref - np.asarray(test, np.float64)) ** 2)
-    sig = np.sum(ref ** 2)
-    if err == 0:
-        return math.inf
-    if sig == 0:
-        return -math.inf
-    return float(10.0 * np.log10(sig / err))
-
-
-def cosine(ref: np.ndarray, test: np.ndarray) -> float:
-    a = np.asarray(ref, np.float64).ravel()
-    b = np.asarray(test, np.float64).ravel()
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na == 0 and nb == 0:
-        return 1.0
-    if na == 0 or nb == 0:
-        return 0.0
-    return float(np.dot(a, b) / (na * nb))
-
+# ==== metrics (computed by emulator.analysis.metrics; presented here) ============================
 
 @dataclass
 class Metrics:
@@ -75,6 +56,7 @@ class Metrics:
     cosine: float
     max_abs_err: float
     rmse: float
+    mean_err: float  # the bias, mean(quantized - native)
     native_range: tuple[float, float]
     top1_agreement: float | None = None  # classifiers, "output" point
     per_image_snr_db: list[float] = field(default_factory=list)
@@ -86,27 +68,41 @@ class Metrics:
 
     @property
     def snr_status(self) -> str:
-        if self.snr_db >= SNR_GOOD_DB:
-            return "good"
-        return "fair" if self.snr_db >= SNR_FLAG_DB else "poor"
+        return snr_status(self.snr_db)
+
+
+def snr_status(db: float) -> str:
+    """How an SNR is judged: "good" from SNR_GOOD_DB up, "fair" from SNR_FLAG_DB, else "poor"."""
+    if db >= SNR_GOOD_DB:
+        return "good"
+    return "fair" if db >= SNR_FLAG_DB else "poor"
 
 
 def output_metrics(output: str, stream: str, point: str, label: str, native: np.ndarray,
                    quantized: np.ndarray, classifier: bool) -> Metrics:
+    """The metrics of one output at one point, over the batch and per image (N leading), with
+    emulator.analysis.metrics. AppError naming the output when the values are not comparable
+    (shapes that differ, NaN or infinite values)."""
     n = native.shape[0]
     ref = np.asarray(native, np.float64).reshape(n, -1)
-    q = np.asarray(quantized, np.float64).reshape(n, -1)
-    err = np.abs(ref - q)
-    m = Metrics(output=output, stream=stream, point=point, label=label,
-                snr_db=snr_db(ref, q), cosine=cosine(ref, q),
-                max_abs_err=float(err.max()) if err.size else 0.0,
-                rmse=float(np.sqrt(np.mean(err ** 2))) if err.size else 0.0,
-                native_range=(float(ref.min()), float(ref.max())) if ref.size else (0.0, 0.0),
-                per_image_snr_db=[snr_db(ref[i], q[i]) for i in range(n)],
-                per_image_max_abs_err=[float(err[i].max()) for i in range(n)])
-    if classifier and ref.shape[1] >= 2:
+    q = np.asarray(quantized, np.float64)
+    q = q.reshape(q.shape[0] if q.ndim else 1, -1)
+    top1 = classifier and ref.shape[1] >= 2
+    try:
+        m = Metrics(output=output, stream=stream, point=point, label=label,
+                    snr_db=metrics.snr_db(ref, q), cosine=metrics.cosine_similarity(ref, q),
+                    max_abs_err=metrics.max_abs_error(ref, q), rmse=metrics.rmse(ref, q),
+                    mean_err=metrics.mean_error(ref, q),
+                    native_range=(float(ref.min()), float(ref.max())) if ref.size else (0.0, 0.0),
+                    per_image_snr_db=[metrics.snr_db(ref[i], q[i]) for i in range(n)],
+                    per_image_max_abs_err=[metrics.max_abs_error(ref[i], q[i]) for i in range(n)],
+                    top1_agreement=metrics.top1_agreement(ref, q) if top1 and n else None)
+    except metrics.MetricsError as e:
+        raise AppError(f"output '{output}' ({label}, stream '{stream}'): no accuracy metrics of "
+                       f"the quantized values (test) against native (ref): {e}") from None
+    if top1:
+        # the class each image got, for the tables (ties: the first maximum, as the metric)
         nt, qt = ref.argmax(axis=1), q.argmax(axis=1)
-        m.top1_agreement = float(np.mean(nt == qt)) if n else None
         m.native_top1, m.quantized_top1 = nt.tolist(), qt.tolist()
         m.native_top1_score = ref[np.arange(n), nt].tolist()
         m.quantized_top1_score = q[np.arange(n), qt].tolist()
@@ -186,29 +182,21 @@ def _check(stream: str, level: str, host: np.ndarray, ref: np.ndarray, names: li
     return check
 
 
-def _device_user_format(info):
-    """The device's own element type, host-side order: reorder / unpad only, no (de)quantize."""
-    import hailort_py as hrt
-
-    ftype = hrt.FormatType.UINT8 if info.hw_data_bytes == 1 else hrt.FormatType.UINT16
-    order = hrt.FormatOrder.NC if info.format.order == hrt.FormatOrder.NC else hrt.FormatOrder.NHWC
-    return hrt.Format(ftype, order)
-
-
 def _logical_codes(info, raw: np.ndarray) -> np.ndarray:
-    """Device frames of a stream -> its codes in logical (N, H, W, C) / (N, C) order, with the C
-    stream layer (an output transform without dequantization; inputs mirrored as outputs)."""
+    """Device frames of a stream -> its codes in logical (N, H, W, C) / (N, C) order, with the
+    chip-side transform every device uses (hailort_py.device.device_side_context: no
+    dequantization; an input stream's frames are read as the chip reads them)."""
     import hailort_py as hrt
+    from hailort_py.device import device_side_context
 
-    mirrored = info if not info.is_input else dataclasses.replace(
-        info, direction=hrt.StreamDirection.D2H)
-    return hrt.OutputTransformContext(mirrored, _device_user_format(info)).transform(raw)
+    return device_side_context(info, hrt.StreamDirection.D2H).transform(raw)
 
 
 def check_byte_identity(runner, host: HostRun, ref_outputs: dict, ref_layers: dict,
                         names: list[str], routes: list[OutputRoute] | None = None) -> list[Check]:
     """Every check of the module doc, in pipeline order."""
     import hailort_py as hrt
+    from hailort_py.device import device_side_context
 
     hn = runner.hn
     infos = {s.name: s for s in runner.get_stream_infos()}
@@ -218,7 +206,7 @@ def check_byte_identity(runner, host: HostRun, ref_outputs: dict, ref_layers: di
     for layer in hn.input_layers:
         info = infos[hn.scoped(layer.name)]
         codes = ref_layers[f"{layer.name}:codes"]
-        ctx = hrt.InputTransformContext(info, _device_user_format(info))
+        ctx = device_side_context(info, hrt.StreamDirection.H2D)  # codes -> device frames
         expected = ctx.transform(np.ascontiguousarray(codes.reshape(codes.shape[0], *ctx.host_shape)))
         sent = host.raw_inputs[info.name]
         c = _check(info.name, INPUT_FRAMES, sent, expected.reshape(sent.shape), names,
@@ -317,6 +305,7 @@ class Comparison:
             "metrics": [{"output": m.output, "stream": m.stream, "point": m.point,
                          "label": m.label, "snr_db": num(m.snr_db), "cosine": num(m.cosine),
                          "max_abs_err": num(m.max_abs_err), "rmse": num(m.rmse),
+                         "mean_err": num(m.mean_err),
                          "native_range": [num(v) for v in m.native_range],
                          "top1_agreement": num(m.top1_agreement), "snr_status": m.snr_status}
                         for m in self.metrics],

@@ -153,18 +153,20 @@ def _keys(directory: Path) -> Path:
 
 
 def _serve(qhar: Path, keys: Path):
-    """`host-app serve` of the quantized HAR on a free loopback port, on a thread."""
+    """`host-app serve` of the quantized HAR on a free loopback port, on a thread: the device is
+    the one `serve` opens, driver 'emulator' (pipeline.open_device)."""
     import hailort_py as hrt
-    from hailort_py.drivers import open_driver
     from hailort_py.server import DeviceServer
 
     from . import console
+    from .pipeline import open_device
 
+    device = open_device("driver:emulator", models=[qhar])
     try:
-        device = open_driver("emulator", [str(qhar)])
         server = DeviceServer(device, "tcp://127.0.0.1:*", keys=keys, driver="emulator",
                               close_device=True)
     except hrt.HailoRTError as e:
+        device.close()
         raise AppError(f"cannot start the demo's device server: {e}") from None
     console.out().rule("[bold]serve: the emulated chip behind a device server (in the background)")
     port = server.endpoints[0].rsplit(":", 1)[1]

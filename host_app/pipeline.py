@@ -6,9 +6,11 @@ The host pipeline is what an application on the device host runs, in pyhailort's
     float32 NHWC batch --InputTransformContext (C)--> raw device frames --Device.infer-->
     raw output frames --OutputTransformContext (C)--> float32 --host ops (softmax / argmax)-->
 
-through `hailort_py.vstreams` (VDevice / InferVStreams) over any `Device`: today the in-process
-emulated chip `emulator.EmulatedDevice`. A `RecordingDevice` in between keeps the raw frames
-that crossed the device boundary, for the byte-identity check of `host_app.compare`.
+through `hailort_py.vstreams` (VDevice / InferVStreams) over any `Device`, which `open_device`
+opens from a spec: the in-process emulated chip `emulator.EmulatedDevice` (a runner or a HAR),
+a device server (`tcp://HOST:PORT`) or a driver (`driver:NAME`). A `RecordingDevice` in between
+keeps the raw frames that crossed the device boundary, for the byte-identity check of
+`host_app.compare`.
 Softmax / argmax at an output run on the host after dequantization (the stream carries the
 tensor before them, emulator/stream_export.py); they run here with the emulator's own float op,
 batch by batch as `runner.infer` runs them.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -235,7 +237,75 @@ def run_host_pipeline(device, runner, x: np.ndarray, batch_size: int = DEFAULT_B
     )
 
 
-def emulated_device(runner):
+# ==== opening a device ===========================================================================
+
+DEFAULT_TIMEOUT_MS = 30000  # a RemoteDevice call's deadline
+DRIVER_PREFIX = "driver:"
+
+
+def open_device(spec: Any, *, runner=None, models: Sequence[str | os.PathLike] = (),
+                keys: str | os.PathLike | None = None,
+                timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Device:
+    """The one way the host app opens the device its host pipeline runs on. `spec` is:
+
+      a quantized ClientRunner            the in-process emulated chip (emulator.EmulatedDevice)
+      a HAR path (str or PathLike)        the same, for the quantized network of that HAR
+      "tcp://HOST:PORT" (any "scheme://"  the device server there (hailort_py.remote.RemoteDevice),
+        ZeroMQ endpoint), or a list        with CURVE when `keys` (a `host-app keys` directory)
+      "driver:NAME"                       the device of driver NAME, found by name in the
+                                          `hailort_py.drivers` entry points, serving `models`
+
+    With `runner`, the device must serve the runner's network with the runner's stream infos
+    (a device server of another HAR, a driver's other model): AppError otherwise. The caller
+    closes the device. Errors: UsageError for a spec that names nothing to open (a missing or
+    unquantized HAR, an unknown driver, keys without an endpoint, a spec of another type);
+    AppError for a device that cannot be opened or serves another network.
+    """
+    from emulator.runner import ClientRunner
+
+    endpoints = _endpoints(spec)
+    if keys is not None and endpoints is None:
+        raise UsageError(f"CURVE keys ('{os.fspath(keys)}') go with a device server endpoint "
+                         f"(tcp://HOST:PORT); the device {_describe(spec)} takes none")
+    if isinstance(spec, ClientRunner):
+        device, built_from = _emulated_device(spec), spec
+    elif endpoints is not None:
+        device, built_from = _remote_device(endpoints, keys, timeout_ms), None
+    elif isinstance(spec, str) and spec.startswith(DRIVER_PREFIX):
+        device, built_from = _driver_device(spec[len(DRIVER_PREFIX):], models), None
+    elif isinstance(spec, (str, os.PathLike)):
+        built_from = load_har(spec, need_quantized=True, command="the emulated chip")
+        device = _emulated_device(built_from)
+    else:
+        raise UsageError(f"cannot open a device from {_describe(spec)}: give a quantized "
+                         f"ClientRunner, a HAR path, a tcp://HOST:PORT endpoint or "
+                         f"'{DRIVER_PREFIX}NAME'")
+    if runner is not None and built_from is not runner:
+        try:
+            check_serves(device, runner, _describe(spec))
+        except BaseException:
+            device.close()
+            raise
+    return device
+
+
+def _describe(spec: Any) -> str:
+    if isinstance(spec, (str, os.PathLike)):
+        return f"'{os.fspath(spec)}'"
+    if isinstance(spec, (list, tuple)):
+        return ", ".join(_describe(s) for s in spec)
+    return f"an object of type {type(spec).__name__}"
+
+
+def _endpoints(spec: Any) -> list[str] | None:
+    """The ZeroMQ endpoints a spec names ("scheme://..."), or None when it names none."""
+    items = [spec] if isinstance(spec, str) else spec if isinstance(spec, (list, tuple)) else None
+    if not items or not all(isinstance(s, str) and "://" in s for s in items):
+        return None
+    return list(items)
+
+
+def _emulated_device(runner) -> Device:
     """The in-process emulated chip for a quantized runner (AppError if it cannot be made)."""
     from emulator.device import EmulatedDevice
     from emulator.errors import EmulatorError
@@ -246,52 +316,59 @@ def emulated_device(runner):
         raise AppError(f"cannot start the emulated chip for network '{runner.hn.name}': {e}") from None
 
 
-def remote_device(runner, endpoint: str, keys: str | None = None, timeout_ms: int = 30000):
-    """A RemoteDevice at `endpoint` that serves this runner's network with the same streams
-    (AppError naming the endpoint otherwise)."""
+def _remote_device(endpoints: list[str], keys, timeout_ms: int) -> Device:
     import hailort_py as hrt
     from hailort_py.remote import RemoteDevice
 
     try:
-        device = RemoteDevice(endpoint, timeout_ms=timeout_ms, keys=keys)
+        return RemoteDevice(endpoints, timeout_ms=timeout_ms, keys=keys)
     except hrt.HailoRTError as e:
         hint = "" if keys else " (a server started with --keys needs --keys here too)"
-        raise AppError(f"device at {endpoint}: {e}{hint}") from None
-    net = runner.hn.name
+        raise AppError(f"device at {', '.join(endpoints)}: {e}{hint}") from None
+
+
+def _driver_device(name: str, models: Sequence[str | os.PathLike]) -> Device:
+    import hailort_py as hrt
+    from hailort_py.drivers import DriverError, open_driver
+
     try:
-        if net not in device.network_names():
-            raise AppError(f"the device at {endpoint} serves {device.network_names()}, not this "
-                           f"HAR's network '{net}': serve this HAR (host-app serve --model HAR)")
-        if device.stream_infos(net) != runner.get_stream_infos():
-            raise AppError(f"the device at {endpoint} serves a network '{net}' whose streams differ "
-                           f"from this HAR's (another quantization?): serve this very HAR")
-    except BaseException:
-        device.close()
-        raise
-    return device
+        return open_driver(name, models)
+    except DriverError as e:
+        raise UsageError(str(e)) from None
+    except hrt.HailoRTError as e:
+        raise AppError(f"device driver '{name}' ({', '.join(map(os.fspath, models)) or 'no model'}"
+                       f"): {e}") from None
 
 
-def open_device(runner, endpoint: str | None = None, keys: str | None = None,
-                timeout_ms: int = 30000):
-    """The device the host pipeline runs on: the in-process emulated chip, or the device server
-    at `endpoint`."""
-    if endpoint:
-        return remote_device(runner, endpoint, keys, timeout_ms)
-    return emulated_device(runner)
+def check_serves(device: Device, runner, where: str) -> None:
+    """AppError unless `device` serves the runner's network with the runner's stream infos."""
+    net = runner.hn.name
+    names = device.network_names()
+    if net not in names:
+        raise AppError(f"the device {where} serves {names}, not this HAR's network '{net}': "
+                       f"serve this HAR (host-app serve --model HAR)")
+    if device.stream_infos(net) != runner.get_stream_infos():
+        raise AppError(f"the device {where} serves a network '{net}' whose streams differ from "
+                       f"this HAR's (another quantization?): serve this very HAR")
 
 
 def run_target(runner, target: str, x: np.ndarray, batch_size: int = DEFAULT_BATCH,
-               endpoint: str | None = None, keys: str | None = None) -> dict[str, np.ndarray]:
+               device: Any = None, keys: str | os.PathLike | None = None,
+               models: Sequence[str | os.PathLike] = ()) -> dict[str, np.ndarray]:
     """Outputs {bare output-layer name: array} of one target (TARGETS); "device" is the host
-    pipeline through the emulated chip, or the device server at `endpoint`."""
+    pipeline through open_device(device, ...) (the runner's own emulated chip when None)."""
     from emulator import SdkFPOptimized, SdkNative, SdkNumeric, SdkQuantized
 
     if target == "device":
-        device = open_device(runner, endpoint, keys)
+        dev = open_device(runner if device is None else device, runner=runner, models=models,
+                          keys=keys)
         try:
-            return run_host_pipeline(device, runner, x, batch_size).outputs
+            return run_host_pipeline(dev, runner, x, batch_size).outputs
         finally:
-            device.close()
+            dev.close()
+    if device is not None:
+        raise UsageError(f"a device ({_describe(device)}) runs the host pipeline; it needs "
+                         f"target 'device', not '{target}'")
     targets = {"native": SdkNative, "fp-optimized": SdkFPOptimized, "quantized": SdkQuantized,
                "numeric": SdkNumeric}
     if target not in targets:

@@ -2,7 +2,7 @@
 plots as embedded PNG images drawn with matplotlib's Agg backend.
 
 Plots per output stream: the native-vs-quantized scatter of the stream's tensor coloured by
-channel (the seed's Figure 3: x quantized, y native), the histogram of the error in units of
+channel (x quantized, y native: a healthy tensor hugs the diagonal in every colour), the histogram of the error in units of
 the stream's quantization step, and for classifiers the top-1 confusion of native against
 quantized.
 """
@@ -18,7 +18,9 @@ import numpy as np
 
 from emulator.files import atomic_write
 
-from .compare import SNR_FLAG_DB, SNR_GOOD_DB, Comparison
+from emulator.analysis import metrics
+
+from .compare import SNR_FLAG_DB, SNR_GOOD_DB, Comparison, snr_status
 from .console import fmt_db, fmt_num
 
 MAX_SCATTER_POINTS = 40_000
@@ -107,7 +109,7 @@ def error_histogram(native: np.ndarray, quantized: np.ndarray, lsb: float | None
                 transform=ax.get_xaxis_transform())
     ax.set_xlabel("quantized − native " + (f"(steps of {fmt_num(lsb)})" if lsb else ""))
     ax.set_ylabel("values")
-    mean = float(e.mean()) if e.size else 0.0
+    mean = metrics.mean_error(native, quantized) / unit  # the bias, in steps
     ax.set_title(f"{title}\nmean {mean:+.3f}, std {float(e.std()) if e.size else 0:.3f}"
                  + (" steps" if lsb else ""), fontsize=10, loc="left")
     _style(ax)
@@ -147,8 +149,11 @@ def thumbnail_uri(img: np.ndarray | None) -> str | None:
     return png_data_uri(buf.tobytes()) if ok else None
 
 
+_CSS_STATUS = {"good": "pass", "fair": "warn", "poor": "fail"}
+
+
 def _status(m) -> str:
-    return {"good": "pass", "fair": "warn", "poor": "fail"}[m.snr_status]
+    return _CSS_STATUS[m.snr_status]
 
 
 def _worst_first(c: Comparison) -> list[int]:
@@ -216,8 +221,7 @@ def build_context(c: Comparison, command: str = "") -> dict:
         for m in c.metrics:
             e = row[m.label]
             cells.append({"snr": fmt_db(m.per_image_snr_db[i]),
-                          "snr_status": "pass" if m.per_image_snr_db[i] >= SNR_GOOD_DB else
-                          "warn" if m.per_image_snr_db[i] >= SNR_FLAG_DB else "fail",
+                          "snr_status": _CSS_STATUS[snr_status(m.per_image_snr_db[i])],
                           "max_err": fmt_num(m.per_image_max_abs_err[i]), **{
                               k: e[k] for k in ("native_top1", "quantized_top1", "agree")
                               if k in e},

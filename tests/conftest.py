@@ -139,7 +139,9 @@ def rng():
 REAL_MODEL_FIXTURES = {"pnet_keras", "rnet_keras", "onet_keras", "fer_keras", "blazeface_path",
                        "mtcnn_images_pnet", "mtcnn_images_24", "mtcnn_images_48", "fer_images",
                        "blazeface_images", "lfw", "mnist", "pnet_runner", "rnet_runner",
-                       "onet_runner", "fer_runner", "blazeface_runner"}
+                       "onet_runner", "fer_runner", "blazeface_runner",
+                       # module fixtures of tests/host_app and tests/device built from them
+                       "fer_har", "fer_qhar", "onet_quantized"}
 
 
 def pytest_collection_modifyitems(config, items):

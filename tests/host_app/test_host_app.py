@@ -13,8 +13,7 @@ import pytest
 
 import data_sources as ds
 from host_app import cli
-from host_app.compare import cosine, snr_db
-from host_app.errors import UsageError
+from host_app.errors import AppError, UsageError
 from host_app.images import parse_preprocess, preprocess_image
 
 
@@ -165,12 +164,126 @@ def test_calibration_out_of_range_is_usage(capsys, fer_har, faces, tmp_path):
     assert not (tmp_path / "q.har").exists()
 
 
-def test_a_model_that_does_not_load_is_a_failure(capsys, tmp_path):
-    broken = tmp_path / "broken.h5"
+def _hostile_keras_files(tmp_path):
+    """Files Keras cannot load, one per kind of exception it raises on them."""
+    import json
+    import zipfile
+
+    import h5py
+
+    files = {}
+    broken = files["OSError"] = tmp_path / "broken.h5"
     broken.write_bytes(b"\x89HDF\r\n\x1a\n but not really")
-    code, _, err = _run(capsys, ["parse", broken])
-    assert code == 1 and "broken.h5" in err and "cannot load Keras model" in err
-    assert "Traceback" not in err
+    with h5py.File(tmp_path / "listconfig.h5", "w") as f:  # TypeError inside Keras
+        f.attrs["model_config"] = json.dumps([1, 2])
+    files["TypeError"] = tmp_path / "listconfig.h5"
+    with h5py.File(tmp_path / "badjson.h5", "w") as f:  # a JSONDecodeError (a ValueError)
+        f.attrs["model_config"] = "{not json"
+    files["JSONDecodeError"] = tmp_path / "badjson.h5"
+    empty = files["KeyError"] = tmp_path / "empty.keras"  # a zip without config.json
+    with zipfile.ZipFile(empty, "w"):
+        pass
+    corrupt = files["BadZipFile"] = tmp_path / "corrupt.keras"  # a member fails its CRC
+    with zipfile.ZipFile(corrupt, "w") as z:
+        z.writestr("metadata.json", "{}")
+        z.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {}}))
+    data = bytearray(corrupt.read_bytes())
+    data[data.index(b"Sequential")] ^= 0x20
+    corrupt.write_bytes(bytes(data))
+    return files
+
+
+def test_a_model_that_does_not_load_is_a_failure(capsys, tmp_path):
+    for kind, path in _hostile_keras_files(tmp_path).items():
+        code, _, err = _run(capsys, ["parse", path, "-o", tmp_path / "x.har"])
+        assert code == 1 and path.name in err and "cannot load Keras model" in err, (kind, err)
+        assert kind in err and "Traceback" not in err
+
+
+# --- one way to open a device -----------------------------------------------------------------
+
+def test_open_device_from_each_kind_of_spec(fer_qhar, tmp_path):
+    from hailort_py.device import Device
+    from host_app.pipeline import load_har, open_device
+
+    runner = load_har(fer_qhar)
+    for spec in (runner, fer_qhar, str(fer_qhar), "driver:emulator"):
+        device = open_device(spec, runner=runner, models=[fer_qhar])
+        try:
+            assert isinstance(device, Device) and device.network_names() == ["fer"]
+            assert device.stream_infos() == runner.get_stream_infos()
+        finally:
+            device.close()
+
+
+def test_open_device_errors_name_the_spec(fer_har, fer_qhar, tmp_path):
+    from host_app.pipeline import load_har, open_device
+
+    runner = load_har(fer_qhar)
+    with pytest.raises(UsageError, match="nope.har' does not exist"):
+        open_device(tmp_path / "nope.har")
+    with pytest.raises(UsageError, match="is not quantized, and the emulated chip needs"):
+        open_device(fer_har)
+    with pytest.raises(UsageError, match="no device driver 'tpu'.*emulator"):
+        open_device("driver:tpu", models=[fer_qhar])
+    with pytest.raises(UsageError, match="CURVE keys .* go with a device server endpoint"):
+        open_device(runner, keys=tmp_path)
+    with pytest.raises(UsageError, match="cannot open a device from an object of type int"):
+        open_device(42)
+    with pytest.raises(AppError, match="device driver 'emulator' \\(no model\\).*--model"):
+        open_device("driver:emulator")
+    with pytest.raises(AppError, match="cannot start the emulated chip for network 'fer'.*"
+                                       "quantized"):
+        open_device(load_har(fer_har))
+    with pytest.raises(AppError, match="device at tcp://127.0.0.1:1: .*no reply within 300 ms.*"
+                                       "needs --keys here too"):
+        open_device("tcp://127.0.0.1:1", runner=runner, timeout_ms=300)
+
+
+@pytest.mark.slow
+def test_open_device_refuses_a_device_of_another_quantization(capsys, fer_har, fer_qhar, faces,
+                                                               tmp_path):
+    from host_app.pipeline import load_har, open_device
+
+    other = tmp_path / "other.har"
+    assert cli.main(["quantize", str(fer_har), "--calib", str(faces["calib"]),
+                     "--calib-num-batch", "1", "--batch-size", "8", "-o", str(other)]) == 0
+    with pytest.raises(AppError, match="serves a network 'fer' whose streams differ from this "
+                                       "HAR's"):
+        open_device(other, runner=load_har(fer_qhar))
+
+
+def test_device_options_are_checked(capsys, fer_qhar, faces, tmp_path):
+    code, _, err = _run(capsys, ["infer", fer_qhar, faces["few"], "--device", "127.0.0.1:5555"])
+    assert code == 2 and "'127.0.0.1:5555' is neither" in err and "tcp://HOST:PORT" in err
+    code, _, err = _run(capsys, ["compare", fer_qhar, faces["few"], "--keys", tmp_path])
+    assert code == 2 and "--keys DIR goes with --device tcp://HOST:PORT" in err
+    code, _, err = _run(capsys, ["infer", fer_qhar, faces["few"], "--target", "native", "--keys",
+                                 tmp_path])
+    assert code == 2 and "--keys DIR goes with --device" in err
+    code, _, err = _run(capsys, ["compare", fer_qhar, faces["few"], "--device", "driver:tpu"])
+    assert code == 2 and "no device driver 'tpu'" in err and "Traceback" not in err
+    code, _, err = _run(capsys, ["infer", fer_qhar, faces["few"], "--target", "numeric",
+                                 "--device", "driver:emulator"])
+    assert code == 2 and "needs --target device" in err
+
+
+@pytest.mark.slow
+def test_compare_and_infer_through_a_driver(capsys, fer_qhar, faces, tmp_path):
+    js = tmp_path / "drv.json"
+    code, out, err = _run(capsys, ["compare", fer_qhar, faces["few"], "--device", "driver:emulator",
+                                   "--json", js])
+    assert code == 0, err
+    data = json.loads(js.read_text())
+    assert data["passed"] and "driver 'emulator'" in data["device"]
+    assert data["preprocess"] == str(parse_preprocess("fer"))
+    code, out, err = _run(capsys, ["infer", fer_qhar, faces["few"], "--device", "driver:emulator",
+                                   "--save", tmp_path / "drv.npz"])
+    assert code == 0 and "the device of driver 'emulator'" in out, err
+    code, _, _ = _run(capsys, ["infer", fer_qhar, faces["few"], "--target", "numeric",
+                               "--save", tmp_path / "num.npz"])
+    drv, num = np.load(tmp_path / "drv.npz"), np.load(tmp_path / "num.npz")
+    assert drv["output_layer1"].tobytes() == num["output_layer1"].tobytes()
 
 
 # --- pre-processing and metrics -------------------------------------------------------------------
@@ -202,12 +315,42 @@ def test_preprocess_image_grey_and_rgb():
         preprocess_image(img, (5, 5, 1), parse_preprocess("color:gray,mean:[1,2,3]"))
 
 
-def test_metrics():
-    ref = np.array([[3.0, 4.0]])
-    assert snr_db(ref, ref) == float("inf")
-    assert snr_db(ref, ref * 1.1) == pytest.approx(20.0)  # error is a tenth of the signal
-    assert cosine(ref, 2 * ref) == pytest.approx(1.0)
-    assert cosine(ref, np.array([[4.0, -3.0]])) == pytest.approx(0.0)
+def test_compare_takes_its_metrics_from_the_emulator():
+    """host_app.compare presents emulator.analysis.metrics' numbers (no copy of its own) and
+    judges them: under 10 dB is flagged "poor", 20 dB and above is "good"."""
+    from emulator.analysis import metrics
+    from host_app import compare
+
+    for name in ("snr_db", "cosine"):
+        assert not hasattr(compare, name), name
+    assert compare.SNR_FLAG_DB == 10.0 and compare.SNR_GOOD_DB == 20.0
+    assert [compare.snr_status(db) for db in (9.99, 10.0, 19.9, 20.0, float("inf"))] == \
+        ["poor", "fair", "fair", "good", "good"]
+    rng = np.random.default_rng(3)
+    native = rng.normal(size=(5, 7)).astype(np.float32)
+    quant = native + rng.normal(scale=0.05, size=native.shape).astype(np.float32)
+    m = compare.output_metrics("out", "net/out", "output", "out", native, quant, classifier=True)
+    ref, q = native.astype(np.float64), quant.astype(np.float64)
+    assert m.snr_db == metrics.snr_db(ref, q) and m.cosine == metrics.cosine_similarity(ref, q)
+    assert m.rmse == metrics.rmse(ref, q) and m.max_abs_err == metrics.max_abs_error(ref, q)
+    assert m.mean_err == metrics.mean_error(ref, q)
+    assert m.top1_agreement == metrics.top1_agreement(ref, q)
+    assert m.per_image_snr_db == [metrics.snr_db(ref[i], q[i]) for i in range(5)]
+    assert m.native_top1 == native.argmax(axis=1).tolist()
+
+
+def test_compare_names_the_output_whose_values_have_no_metrics():
+    from host_app.compare import output_metrics
+
+    native = np.ones((2, 3), np.float32)
+    bad = native.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(AppError, match=r"output 'out' \(out before softmax, stream 'net/out'\).*"
+                                       r"ref holds 1 non-finite"):
+        output_metrics("out", "net/out", "stream", "out before softmax", bad, native, False)
+    with pytest.raises(AppError, match=r"output 'out'.*ref has shape \(2, 3\) and test has "
+                                       r"shape \(2, 2\)"):
+        output_metrics("out", "net/out", "output", "out", native, native[:, :2], False)
 
 
 # --- the journey: parse, quantize, infer, compare --------------------------------------------------
@@ -297,6 +440,7 @@ def test_compare_passes_with_report_and_json(capsys, fer_qhar, faces, tmp_path):
     assert re.search(r"fer/output_layer1\s+output after host ops\s+70\s+0\s+identical", out)
     data = json.loads(js.read_text())
     assert data["byte_identical"] and data["passed"] and data["images"] == 10
+    assert data["preprocess"] == str(parse_preprocess("fer"))  # the HAR's, recorded by parse
     assert [c["level"] for c in data["checks"]] == ["input frames", "output codes",
                                                     "output float32", "output after host ops"]
     m = {x["label"]: x for x in data["metrics"]}
@@ -304,6 +448,7 @@ def test_compare_passes_with_report_and_json(capsys, fer_qhar, faces, tmp_path):
     assert 12.0 < m["output_layer1"]["snr_db"] < 60.0
     assert 12.0 < m["output_layer1 before softmax"]["snr_db"] < 60.0
     assert m["output_layer1"]["top1_agreement"] >= 0.7
+    assert 0 < abs(m["output_layer1"]["mean_err"]) <= m["output_layer1"]["rmse"]
     assert data["per_image"][0]["output_layer1"]["native_top1"] in ds_emotions()
     html = report.read_text()
     for needle in ("PASS", "byte-identical", "Streams", "Per image", "fer/input_layer1",
@@ -382,7 +527,7 @@ def test_compare_catches_a_device_that_returns_a_wrong_code(capsys, monkeypatch,
 
     from host_app import pipeline
 
-    real = pipeline.emulated_device
+    real = pipeline._emulated_device
 
     class Faulty(Device):
         def __init__(self, inner):
@@ -400,7 +545,7 @@ def test_compare_catches_a_device_that_returns_a_wrong_code(capsys, monkeypatch,
             frames[-1, 3] = frames[-1, 3] + 1 if frames[-1, 3] < 255 else 0
             return out
 
-    monkeypatch.setattr(pipeline, "emulated_device", lambda runner: Faulty(real(runner)))
+    monkeypatch.setattr(pipeline, "_emulated_device", lambda runner: Faulty(real(runner)))
     code, out, err = _run(capsys, ["compare", fer_qhar, faces["few"]])
     assert code == 1
     codes = next(line for line in err.splitlines() if "output codes" in line)

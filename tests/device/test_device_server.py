@@ -141,6 +141,24 @@ def test_host_app_compare_through_the_device_server(server, hars, tmp_path):
     assert "device server at " + server.endpoint in data["device"]
 
 
+def test_open_device_checks_what_the_device_serves(server, runners, hars):
+    """host_app.pipeline.open_device: an endpoint (or several) gives a RemoteDevice, a driver
+    spec the driver's device; with a runner, the device must serve its network and streams."""
+    from hailort_py.device import Device
+    from host_app.errors import AppError
+    from host_app.pipeline import open_device
+
+    for spec in (server.endpoint, [server.endpoint]):
+        with open_device(spec, runner=runners["onet"], timeout_ms=60000) as remote:
+            assert isinstance(remote, RemoteDevice) and remote.endpoints == [server.endpoint]
+    with open_device("driver:emulator", models=[hars["fer"], hars["onet"]],
+                     runner=runners["onet"]) as dev:
+        assert isinstance(dev, Device) and dev.network_names() == ["fer", "onet"]
+    with pytest.raises(AppError, match="the device 'driver:emulator' serves \\['onet'\\], not this "
+                                       "HAR's network 'fer'"):
+        open_device("driver:emulator", models=[hars["onet"]], runner=runners["fer"])
+
+
 def test_server_reports_hello_and_stats(server):
     with RemoteDevice(server.endpoint) as remote:
         hello = remote.server_info[server.endpoint]
@@ -156,36 +174,48 @@ def test_server_reports_hello_and_stats(server):
 
 # --- faults ---------------------------------------------------------------------------------
 
+def _warm_up(endpoint: str, name: str, raw: np.ndarray) -> dict[str, np.ndarray]:
+    """The first inference of a fresh server process, with a generous deadline: it imports
+    TensorFlow and traces the network (seconds on a loaded machine), which is not what the
+    fault tests time. Returns its outputs."""
+    with RemoteDevice(endpoint, timeout_ms=120000) as warm:
+        return warm.infer({name: raw}, "onet")
+
+
 def test_killed_server_fails_each_pending_request_once_then_the_client_recovers(hars):
     x = _images("onet", 64, seed=34)
     with ServerProcess([hars["onet"]]) as srv:
         remote = RemoteDevice(srv.endpoint, timeout_ms=3000)
-        name, raw = _raw_input(remote, "onet", x)
-        expected = remote.infer({name: raw[:4]}, "onet")
-        reqs = [remote.submit({name: raw}, "onet") for _ in range(12)]
-        srv.kill()  # mid-stream: some answered, most pending
-        outcomes = {}
-        for r in reqs:
-            try:
-                r.result()
-                outcomes[r.id] = "ok"
-            except hrt.HailoTimeoutError as e:
-                assert f"request {r.id} " in str(e) and srv.endpoint in str(e), str(e)
-                outcomes[r.id] = "timeout"
-            with pytest.raises(hrt.HailoInvalidOperationError, match="already taken"):
-                r.result()  # answered (or raised) once, never twice
-        assert len(outcomes) == 12 and "timeout" in outcomes.values()
-        srv.start()  # the same endpoint again
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                again = remote.infer({name: raw[:4]}, "onet")
-                break
-            except hrt.HailoTimeoutError:
-                assert time.monotonic() < deadline, "the client never recovered"
-        for k in expected:
-            assert again[k].tobytes() == expected[k].tobytes()
-        remote.close()
+        try:  # closed whatever happens: a context left to the garbage collector can block in term
+            name, raw = _raw_input(remote, "onet", x)
+            expected = _warm_up(srv.endpoint, name, raw[:4])
+            assert all(v.tobytes() == expected[k].tobytes()
+                       for k, v in remote.infer({name: raw[:4]}, "onet").items())
+            reqs = [remote.submit({name: raw}, "onet") for _ in range(12)]
+            srv.kill()  # mid-stream: some answered, most pending
+            outcomes = {}
+            for r in reqs:
+                try:
+                    r.result()
+                    outcomes[r.id] = "ok"
+                except hrt.HailoTimeoutError as e:
+                    assert f"request {r.id} " in str(e) and srv.endpoint in str(e), str(e)
+                    outcomes[r.id] = "timeout"
+                with pytest.raises(hrt.HailoInvalidOperationError, match="already taken"):
+                    r.result()  # answered (or raised) once, never twice
+            assert len(outcomes) == 12 and "timeout" in outcomes.values()
+            srv.start()  # the same endpoint again
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    again = remote.infer({name: raw[:4]}, "onet")
+                    break
+                except hrt.HailoTimeoutError:
+                    assert time.monotonic() < deadline, "the client never recovered"
+            for k in expected:
+                assert again[k].tobytes() == expected[k].tobytes()
+        finally:
+            remote.close()
 
 
 def test_a_server_that_never_answers_meets_the_deadline():
@@ -545,3 +575,37 @@ def test_server_with_the_hailort_driver_over_the_double(runners, hars, tmp_path)
         want = EmulatedDevice(runners["onet"]).infer({name: raw})
         for k in want:
             assert got[k].tobytes() == want[k].tobytes()
+
+
+def test_hailort_driver_maps_hailorts_own_errors_and_lets_bugs_through(hars, tmp_path,
+                                                                        monkeypatch):
+    """Against the TEST DOUBLE: a HailoRTException (HailoRT's failures) becomes the status class
+    of its name, naming the step; any other exception is a bug and keeps its type."""
+    import json
+    import sys
+
+    from hailort_py.hailort_driver import HailoRTDevice
+
+    monkeypatch.syspath_prepend(DOUBLES)
+    monkeypatch.delitem(sys.modules, "hailo_platform", raising=False)
+    import hailo_platform as hp
+
+    hef = tmp_path / "onet.hef"
+    hef.write_text(json.dumps({"har": hars["onet"]}))
+    for raised, expected, words in (
+            (hp.HailoRTException("no device found"), hrt.HailoInternalFailureError,
+             "opening the Hailo device \\(VDevice\\): HailoRT: HailoRTException: no device"),
+            (hp.HailoRTInvalidArgumentException("bad params"), hrt.HailoInvalidArgumentError,
+             "HailoRTInvalidArgumentException: bad params")):
+        def failing(*a, _e=raised, **k):
+            raise _e
+
+        monkeypatch.setattr(hp, "VDevice", type("VDevice", (), {
+            "__init__": failing, "create_params": staticmethod(lambda: None)}))
+        with pytest.raises(expected, match=words):
+            HailoRTDevice([str(hef)])
+    monkeypatch.setattr(hp, "VDevice", type("VDevice", (), {
+        "__init__": lambda self, *a, **k: (_ for _ in ()).throw(AttributeError("a bug")),
+        "create_params": staticmethod(lambda: None)}))
+    with pytest.raises(AttributeError, match="a bug"):
+        HailoRTDevice([str(hef)])

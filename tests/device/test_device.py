@@ -200,5 +200,36 @@ def test_emulated_device_needs_a_quantized_network(onet_keras):
 
     with pytest.raises(NotQuantizedError):
         EmulatedDevice(parse_keras(onet_keras, net_name="onet"))
-    with pytest.raises(TypeError, match="ClientRunner or a HAR path"):
+    with pytest.raises(hrt.HailoInvalidArgumentError, match="ClientRunner or a HAR path"):
         EmulatedDevice(42)
+
+
+def test_the_emulator_driver_names_what_is_wrong(onet_keras, tmp_path):
+    from emulator import parse_keras
+    from emulator.device import open_emulated_device
+
+    with pytest.raises(hrt.HailoInvalidArgumentError, match="needs --model"):
+        open_emulated_device([])
+    path = tmp_path / "float.har"
+    parse_keras(onet_keras, net_name="onet").save_har(path)
+    with pytest.raises(hrt.HailoInvalidArgumentError, match=f"{path}: .*quantized params"):
+        open_emulated_device([path])
+    notes = tmp_path / "notes.har"
+    notes.write_text("not a HAR")
+    with pytest.raises(hrt.HailoInvalidArgumentError, match="notes.har"):
+        open_emulated_device([notes])
+
+
+def test_compare_reads_device_frames_with_the_chip_side_transform(onet_quantized, device, faces):
+    """host_app.compare's logical codes of the frames a device got and returned are
+    hailort_py.device.device_side_context's, the transform EmulatedDevice runs on its side."""
+    from hailort_py.device import device_side_context
+    from host_app.compare import _logical_codes
+
+    info = next(s for s in device.stream_infos() if s.is_input)
+    ctx = hrt.InputTransformContext(info, hrt.Format(hrt.FormatType.FLOAT32, hrt.FormatOrder.NHWC))
+    frames = ctx.transform(faces[:3])
+    codes = _logical_codes(info, frames)
+    assert codes.tobytes() == hrt.quantize(faces[:3], info.quant_info).tobytes()
+    pack = device_side_context(info, hrt.StreamDirection.H2D)
+    assert pack.transform(codes).tobytes() == frames.tobytes()

@@ -30,7 +30,7 @@ import data_sources as ds
 from host_app import cli, outputs
 from test_host_app import _run, faces, fer_har, fer_qhar  # noqa: F401  (module fixtures)
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def sha(path) -> str:
