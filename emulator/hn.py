@@ -303,8 +303,55 @@ def _short(v: Any, n: int = 60) -> str:
 
 
 BIAS_MODES = ("single_scale_decomposition", "double_scale_initialization")
-# the precision modes of emulator/quantization.py (aX_wY[_aZ]; docs/numerics.md)
+# the precision modes of the per-layer configuration (aX_wY[_aZ]; docs/numerics.md)
 PRECISION_MODE_RE = re.compile(r"^a(8|16)_w(4|8|16)(?:_a(8|16))?$")
+# the keys of layer.quantization_params the quantization toolchain reads (a model script's
+# quantization_param / activation_clipping / weights_clipping, or run_quantization_from_np(config=))
+QUANTIZATION_KEYS = ("precision_mode", "bias_mode", "quantization_groups", "force_range_in",
+                     "force_range_out", "activation_clipping", "weights_clipping")
+CLIPPING_MODES = {"activation_clipping": ("manual", "percentile"),
+                  "weights_clipping": ("manual", "percentile", "mmse")}
+
+
+def quantization_value_problem(key: str, v: Any) -> str | None:
+    """What is wrong with a value of a quantization_params key (None when it is valid)."""
+    if key == "precision_mode":
+        if not (isinstance(v, str) and PRECISION_MODE_RE.match(v)):
+            return (f"'precision_mode' = {_short(v)} is not aX_wY[_aZ] with X, Z in {{8, 16}} and Y in "
+                    f"{{4, 8, 16}} (e.g. a8_w8, a8_w4, a16_w16, a16_w8, a8_w8_a16)")
+    elif key == "bias_mode":
+        if not (isinstance(v, str) and v in BIAS_MODES):
+            return f"'bias_mode' = {_short(v)} is not one of {list(BIAS_MODES)}"
+    elif key == "quantization_groups":
+        if not (_is_int(v) and 1 <= v <= 4):
+            return f"'quantization_groups' = {_short(v)} must be an int 1..4"
+    elif key in ("force_range_in", "force_range_out"):
+        if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_real(x) for x in v)
+                and all(math.isfinite(x) for x in v) and v[0] < v[1]):
+            return f"'{key}' = {_short(v)} must be [lo, hi] with finite lo < hi"
+    elif key in CLIPPING_MODES:
+        if not (isinstance(v, dict) and set(v) <= {"mode", "values"} and v.get("mode") in CLIPPING_MODES[key]):
+            return (f"'{key}' = {_short(v)} must be {{'mode': {' | '.join(CLIPPING_MODES[key])}, "
+                    f"'values': [...]}}")
+        vals = v.get("values")
+        if vals is not None and not (isinstance(vals, (list, tuple)) and all(_is_real(x) and math.isfinite(x)
+                                                                           for x in vals)):
+            return f"'{key}' values {_short(vals)} must be a list of finite numbers"
+        vals = list(vals or [])
+        mode = v["mode"]
+        if mode == "manual" and key == "activation_clipping" and not (len(vals) == 2 and vals[0] < vals[1]):
+            return f"'{key}' manual needs values [lo, hi] with lo < hi, got {_short(vals)}"
+        if mode == "manual" and key == "weights_clipping" and not (
+                len(vals) in (1, 2) and max(abs(x) for x in vals) > 0):
+            return f"'{key}' manual needs values [magnitude] or [lo, hi] (not all zero), got {_short(vals)}"
+        if mode == "percentile" and not (len(vals) in (1, 2) and all(0 <= x <= 100 for x in vals)
+                                         and (len(vals) == 1 or vals[0] < vals[1]) and vals[-1] > 0):
+            return f"'{key}' percentile needs values [p] or [lo, hi] within 0..100 (lo < hi), got {_short(vals)}"
+        if mode == "mmse" and vals:
+            return f"'{key}' mmse takes no values, got {_short(vals)}"
+    else:
+        return f"unknown key '{key}' (the toolchain reads {list(QUANTIZATION_KEYS)})"
+    return None
 RANK4_TYPES = ("conv", "dw", "deconv", "maxpool", "avgpool", "global_avg_pool", "resize", "pad",
                "space_to_depth", "depth_to_space")
 
@@ -384,23 +431,15 @@ def _check_params(g: "HNGraph", l: Layer, where: str) -> None:
 
 
 def _check_quantization_params(l: Layer, where: str) -> None:
-    """The keys the quantization toolchain reads from layer.quantization_params, with the rules
-    of emulator.quantization (apply_config); other keys are left to the model script."""
+    """The keys the quantization toolchain reads from layer.quantization_params, with their rules
+    (quantization_value_problem); other keys are left alone."""
     qp = l.quantization_params
     if not isinstance(qp, dict) or not all(isinstance(k, str) for k in qp):
         raise HNError(f"{where}: 'quantization_params' must be an object, got {_short(qp)}")
-    mode = qp.get("precision_mode")
-    if mode is not None and not (isinstance(mode, str) and PRECISION_MODE_RE.match(mode)):
-        raise HNError(f"{where}: quantization_params 'precision_mode' = {_short(mode)} is not aX_wY[_aZ] "
-                      f"with X, Z in {{8, 16}} and Y in {{4, 8, 16}} (e.g. a8_w8, a8_w4, a16_w16)")
-    bias = qp.get("bias_mode")
-    if bias is not None and not (isinstance(bias, str) and bias in BIAS_MODES):
-        raise HNError(f"{where}: quantization_params 'bias_mode' = {_short(bias)} is not one of "
-                      f"{list(BIAS_MODES)}")
-    groups = qp.get("quantization_groups")
-    if groups is not None and not (_is_int(groups) and 1 <= groups <= 4):
-        raise HNError(f"{where}: quantization_params 'quantization_groups' = {_short(groups)} "
-                      f"must be an int 1..4")
+    for k, v in qp.items():
+        problem = quantization_value_problem(k, v) if k in QUANTIZATION_KEYS else None
+        if problem:
+            raise HNError(f"{where}: quantization_params {problem}")
 
 
 def _bare(net: str, name: Any, where: str) -> str:

@@ -65,7 +65,8 @@ class MacKind(LayerKind):
         w2d = weights_2d(kernel, layer.type)
         C = w2d.shape[1]
         q2d, s_w = quantize_weights(w2d, cfg.w_bits, cfg.groups,
-                                    zero_group_scale=np.float64(s_dest) / np.float64(tin.scale))
+                                    zero_group_scale=np.float64(s_dest) / np.float64(tin.scale),
+                                    clip=d.weight_clips(layer, w2d, cfg))
         s_acc = np.float64(tin.scale) * s_w[channel_groups(C, cfg.groups)]
         mant, e = decompose_bias(bias / s_acc, cfg.bias_mantissa_bits)
         B = mant * (1 << e)

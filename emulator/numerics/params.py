@@ -93,11 +93,13 @@ def channel_groups(channels: int, groups: int) -> np.ndarray:
 
 
 def quantize_weights(w2d: np.ndarray, bits: int, groups: int,
-                     zero_group_scale: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                     zero_group_scale: np.ndarray | float = 1.0,
+                     clip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric weight quantization, one scale per group of output channels.
 
     w2d: float weights [K, C_out] (the kernel reshaped so the last axis is the output channel).
-        s_w[g] = max|W_g| / (2^(bw-1) - 1)          (float64)
+        s_w[g] = max|W_g| / (2^(bw-1) - 1)          (float64; clip[g] instead of max|W_g|
+                                                     when weights are clipped)
         q_w    = clamp(rhe(W / s_w[g(o)]), -(2^(bw-1) - 1), 2^(bw-1) - 1)
     An all-zero group gets s_w[g] = zero_group_scale[g] (the quantizer passes s_dest / s_in, so
     that its rescale is m = 1); its q_w are 0 anyway.
@@ -111,6 +113,8 @@ def quantize_weights(w2d: np.ndarray, bits: int, groups: int,
     s_w = np.empty(groups, np.float64)
     for g in range(groups):
         mx = np.max(np.abs(w2d[:, b[g]:b[g + 1]])) if b[g + 1] > b[g] else 0.0
+        if clip is not None and mx > 0:
+            mx = min(mx, float(clip[g]))
         s_w[g] = mx / lim if mx > 0 else zg[g]
     s_ch = s_w[channel_groups(c, groups)]
     q = np.clip(rhe(w2d / s_ch), -lim, lim).astype(np.int64)

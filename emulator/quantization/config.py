@@ -7,6 +7,14 @@ layer's quantization_params, validated, and the effective config of a layer (doc
   bias_mode            single_scale_decomposition (int8 bias mantissa) |
                        double_scale_initialization (int16)
   quantization_groups  1..4 weight scales per layer (contiguous groups of output channels)
+  force_range_in       [lo, hi]: the range of the layer's input tensor, instead of calibration
+  force_range_out      [lo, hi]: the range of its output tensor
+  activation_clipping  {"mode": manual | percentile, "values": [lo, hi]}: its output range
+                       clipped (manual: to [lo, hi]; percentile: to those percentiles of its
+                       calibration values)
+  weights_clipping     {"mode": manual | percentile | mmse, "values": [...]}: its weights clipped
+                       before they are quantized (manual: at a magnitude; percentile: at that
+                       percentile of |W| per group; mmse: at the magnitude of least squared error)
 """
 from __future__ import annotations
 
@@ -15,14 +23,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..hn import MAC_TYPES, PRECISION_MODE_RE, HNGraph, Layer
+from ..hn import MAC_TYPES, PRECISION_MODE_RE, QUANTIZATION_KEYS, HNGraph, Layer, quantization_value_problem
 from ..layers import HOST_OPS, PASSTHROUGH
 from ..numerics.params import BIAS_MANTISSA_BITS
 from ..quant_errors import QuantizationConfigError
 
 DEFAULTS = {"precision_mode": "a8_w8", "bias_mode": "single_scale_decomposition",
-            "quantization_groups": 1}  # the per-layer configuration when nothing sets it
-CONFIG_KEYS = tuple(DEFAULTS)
+            "quantization_groups": 1, "force_range_in": None, "force_range_out": None,
+            "activation_clipping": None, "weights_clipping": None}  # when nothing sets them
+CONFIG_KEYS = QUANTIZATION_KEYS
 
 
 def parse_precision_mode(mode: str) -> tuple[int, int]:
@@ -44,6 +53,10 @@ class LayerConfig:
     precision_mode: str
     bias_mode: str
     quantization_groups: int
+    force_range_in: list | None = None
+    force_range_out: list | None = None
+    activation_clipping: dict | None = None
+    weights_clipping: dict | None = None
     explicit_mode: bool = False
 
     @property
@@ -88,8 +101,9 @@ def layer_config(hn: HNGraph, layer: Layer) -> LayerConfig:
             cfg.update(own)
     own = {k: v for k, v in layer.quantization_params.items() if k in CONFIG_KEYS}
     cfg.update(own)
-    return LayerConfig(str(cfg["precision_mode"]), str(cfg["bias_mode"]), cfg["quantization_groups"],
-                       explicit or "precision_mode" in own)
+    return LayerConfig(**{**cfg, "precision_mode": str(cfg["precision_mode"]),
+                          "bias_mode": str(cfg["bias_mode"])},
+                       explicit_mode=explicit or "precision_mode" in own)
 
 
 def validate_entry(where: str, entry: Mapping[str, Any]) -> dict:
@@ -99,17 +113,16 @@ def validate_entry(where: str, entry: Mapping[str, Any]) -> dict:
     out = {}
     for k, v in entry.items():
         if k not in CONFIG_KEYS:
-            raise QuantizationConfigError(
-                f"{where}: unknown key '{k}'; the basic scheme takes {list(CONFIG_KEYS)} "
-                f"(equalization, IBC, QFT and clipping come with the model-script issue)")
-        if k == "precision_mode":
-            parse_precision_mode(v)
-        elif k == "bias_mode" and v not in BIAS_MANTISSA_BITS:
-            raise QuantizationConfigError(f"{where}: bias_mode '{v}' is not one of {list(BIAS_MANTISSA_BITS)}")
-        elif k == "quantization_groups" and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)
-                                             or not 1 <= int(v) <= 4):
-            raise QuantizationConfigError(f"{where}: quantization_groups must be an int 1..4, got {v!r}")
-        out[k] = int(v) if k == "quantization_groups" else str(v)
+            raise QuantizationConfigError(f"{where}: unknown key '{k}'; the per-layer configuration "
+                                          f"takes {list(CONFIG_KEYS)}")
+        if isinstance(v, np.integer):
+            v = int(v)
+        problem = quantization_value_problem(k, v)
+        if problem:
+            raise QuantizationConfigError(f"{where}: {problem}")
+        out[k] = [float(x) for x in v] if k.startswith("force_range") else \
+            ({"mode": v["mode"], "values": [float(x) for x in v.get("values") or []]}
+             if k.endswith("_clipping") else v)
     return out
 
 

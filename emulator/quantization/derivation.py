@@ -24,6 +24,8 @@ from ..hn import HNGraph, Layer
 from ..layers import kind_of
 from ..numerics.params import PRE_ACT_BITS, TensorQ, tensor_params
 from ..quant_errors import QuantizationError, UnsupportedLayerError
+from .clipping import describe as describe_clips
+from .clipping import weight_clips
 from .config import LayerConfig, layer_config
 from .folding import fold_normalization, folding_target
 from .keys import Placement, qkey, read_placement, split_key
@@ -83,6 +85,13 @@ class Derivation:
             norm = self.params(layer.input[0])
             kernel, bias = fold_normalization(kernel, bias, norm["mean"], norm["std"], layer.type)
         return kernel, bias
+
+    def weight_clips(self, layer: Layer, w2d: np.ndarray, cfg: LayerConfig) -> np.ndarray | None:
+        """Per-group clip magnitudes of a MAC layer's weights (its weights_clipping), or None."""
+        clips = weight_clips(w2d, cfg.w_bits, cfg.groups, cfg.weights_clipping)
+        if clips is not None:
+            log.info("%s: %s", layer.name, describe_clips(clips, w2d))
+        return clips
 
     def store_tensor(self, name: str, t: TensorQ) -> None:
         self.put(name, "out_scale", np.array(t.scale, np.float32))

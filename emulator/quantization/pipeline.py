@@ -1,50 +1,137 @@
-"""run_quantization_from_np: the seed's basic quantization scheme (docs/numerics.md).
+"""run_quantization_from_np: the quantization flow, in the order of the seed (docs/numerics.md,
+docs/model-script.md):
 
-Steps, in order (the later algorithms plug in between them):
   1. calibration check     (N, H, W, C) against the HN, OutOfRange (a failure changes nothing)
-  2. per-layer config      layer.quantization_params (precision_mode, bias_mode,
-                           quantization_groups), filled from `config` and validated
-  3. statistics            float (fp-optimized) inference over calib_num_batch x batch_size
-                           images: min / max of every layer output and table pre-activation
-  4. derivation            placements, tensors (s, z, b), each layer kind's integer params
-  5. export                runner.quantized_params, runner.metadata["calibration"],
-                           runner.stream_infos
+  2. configuration         the model script (if any) compiled into each layer's
+                           quantization_params, then `config`; everything validated
+  3. equalization          dead-channel clean-up and cross-layer equalization of the float
+                           params (runner.fp_optimized_params), when enabled
+  4. statistics            float (fp-optimized) inference over the calibration images: min / max
+                           of every layer output and table pre-activation
+  5. clipping              forced ranges and activation clipping narrow the ranges
+  6. derivation            placements, tensors (s, z, b), each layer kind's integer params
+                           (weights clipped where configured, bias in the bias mode's precision)
+  7. bias correction       IBC, layer by layer, when enabled
+  8. export                runner.quantized_params, runner.metadata["calibration"] (the summary:
+                           what each step did), runner.stream_infos
+Each step logs what it did (logger "emulator.quantization"); long steps show a progress bar on a
+terminal.
 """
 from __future__ import annotations
 
 import logging
+import os
+import time
 from typing import Any, Mapping
 
 from ..errors import NoParamsError
 from ..limits import check_batch
+from ..progress import bar
+from ..quant_errors import QuantizationConfigError
 from ..stream_export import get_stream_infos, host_ops_of
 from .calibration import check_calibration
-from .config import apply_config
+from .clipping import clip_ranges, percentile_layers
+from .config import apply_config, layer_config
 from .derivation import derive_quantized_params
 from .statistics import collect_statistics
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("emulator.quantization")
+
+DEFAULT_CALIB_NUM_BATCH = 8
+DEFAULT_BATCH_SIZE = 8
 
 
-def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int = 8, batch_size: int = 8,
-                             config: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-    """Quantize `runner` with the basic scheme (seed section 3.2; docs/numerics.md).
+def _script(runner: Any, model_script: Any):
+    """The runner's model script compiled (after loading `model_script` into it), or None."""
+    if model_script is not None:
+        runner.load_model_script(model_script)
+    if not runner.model_script.strip():
+        return None
+    from ..model_script import compile_model_script
+
+    source = os.fspath(model_script) if isinstance(model_script, os.PathLike) else "model script"
+    compiled = compile_model_script(runner.model_script, runner.hn, source=source)
+    if compiled.normalizations:
+        name, *_, line = compiled.normalizations[0]
+        raise QuantizationConfigError(
+            f"{source}, line {line}: '{name} = normalization(...)' adds a layer to the network, which "
+            f"this version does not do yet; add the normalization to the model before parsing it "
+            f"(a Keras Normalization / Rescaling layer), and it will be folded into the first conv")
+    return compiled
+
+
+def _flag(value: Any, from_script: Any, default: bool = False) -> bool:
+    return bool(value) if value is not None else (bool(from_script) if from_script is not None else default)
+
+
+def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int | None = None,
+                             batch_size: int | None = None,
+                             config: Mapping[str, Mapping[str, Any]] | None = None, *,
+                             model_script: Any = None, equalize: bool | None = None,
+                             ibc: bool | None = None, finetune: bool | None = None) -> None:
+    """Quantize `runner` (seed sections 3 and 4; module doc for the steps).
 
     np_array: (N, H, W, C) pre-processed images (or {input layer: array}); the first
-    calib_num_batch * batch_size are used (more than N is the FAQ's OutOfRange error).
-    config: {layer name or glob: {"precision_mode": "a8_w8" | "a8_w4" | "a16_w16" | "a16_w8" |
-    "a8_w8_a16", "bias_mode": "single_scale_decomposition" | "double_scale_initialization",
-    "quantization_groups": 1..4}}; written into the HN's per-layer quantization_params.
-    Fills runner.quantized_params, runner.metadata["calibration"], runner.stream_infos.
+    calib_num_batch * batch_size are used (more than N is the FAQ's OutOfRange error). Unset,
+    they come from the script's model_optimization_config(calibration, batch_size=,
+    calibset_size=), else 8 and 8.
+    config: {layer name or glob: {key: value}} with the keys of a model script's
+    quantization_param and clipping commands (docs/model-script.md), applied after the script.
+    model_script: the script's text (str) or a pathlib.Path to a .alls file; it is kept in the
+    runner (and its HAR). Without it the runner's own model_script (if any) applies.
+    equalize / ibc: enable or disable equalization and bias correction (None: as the script says;
+    off when it says nothing). finetune (QFT) is not available in this version.
+    Fills runner.quantized_params, runner.fp_optimized_params (when equalization runs),
+    runner.metadata["calibration"], runner.stream_infos.
     """
     if runner.native_params is None:
         raise NoParamsError(runner.hn.name)
+    t0 = time.perf_counter()
+    compiled = _script(runner, model_script)
+    cal = compiled.calibration if compiled else {}
+    batch_size = batch_size or cal.get("batch_size") or DEFAULT_BATCH_SIZE
+    if calib_num_batch is None:
+        calib_num_batch = -(-cal["calibset_size"] // batch_size) if "calibset_size" in cal \
+            else DEFAULT_CALIB_NUM_BATCH
+    if _flag(finetune, compiled.finetune.get("policy") if compiled and compiled.finetune else None):
+        raise QuantizationConfigError(
+            "finetune (QFT) is not available in this version; quantize without it (finetune=False, or "
+            "post_quantization_optimization(finetune, policy=disabled)) and use bias correction "
+            "(ibc=True) instead")
     data = check_calibration(runner, np_array, calib_num_batch, batch_size)
+    if compiled:
+        apply_config(runner.hn, compiled.layers)
+        for line in compiled.summary():
+            log.info("model script: %s", line)
     apply_config(runner.hn, config)
     n = int(calib_num_batch) * int(batch_size)
     check_batch(runner.hn, int(batch_size), "calibration", keep_all=True)
+    steps: list[dict] = []
+
+    if _flag(equalize, compiled.equalization if compiled else None):
+        from .dead_channels import clean_dead_channels
+        from .equalization import equalize as equalize_params
+
+        t = time.perf_counter()
+        params, dead = clean_dead_channels(runner)
+        params, eq = equalize_params(runner, params)
+        runner.set_fp_optimized_params(params)
+        for line in [*dead.lines(), *eq.lines()]:
+            log.info("equalization: %s", line)
+        steps.append({"step": "equalization", "seconds": round(time.perf_counter() - t, 3),
+                      "log": [*dead.lines(), *eq.lines()]})
+
+    configs = {l.name: layer_config(runner.hn, l) for l in runner.hn.topological()}
+    samples: dict = dict.fromkeys(percentile_layers(configs))
     log.info("calibration: %d images in %d batches of %d", n, calib_num_batch, batch_size)
-    stats = collect_statistics(runner, data, int(batch_size))
+    t = time.perf_counter()
+    with bar(n, "calibration statistics") as pb:
+        stats = collect_statistics(runner, data, int(batch_size), samples=samples, progress=pb.update)
+    steps.append({"step": "statistics", "seconds": round(time.perf_counter() - t, 3), "images": n})
+    clipped = clip_ranges(runner.hn, stats, configs, samples)
+    if clipped:
+        steps.append({"step": "clipping", "log": [f"{k}: {v}" for k, v in clipped.items()]})
+
     qp, summary = derive_quantized_params(runner, stats)
     summary.update({"images": n, "calib_num_batch": int(calib_num_batch), "batch_size": int(batch_size)})
     previous = runner.quantized_params
@@ -54,6 +141,27 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int = 
     except BaseException:  # a network whose streams cannot be exported stays as it was
         runner.quantized_params = previous
         raise
+
+    if _flag(ibc, compiled.bias_correction if compiled else None):
+        from .bias_correction import correct_biases
+
+        check_batch(runner.hn, int(batch_size), "bias correction", bytes_per_element=8, keep_all=True)
+        t = time.perf_counter()
+        with bar(0, "bias correction", unit="layer") as pb:
+            def progress(done: int, total: int, layer: str) -> None:
+                pb.total = total
+                pb.set_postfix_str(layer)
+                pb.update(done - pb.n)
+            report = correct_biases(runner, data, int(batch_size), progress=progress)
+        for line in report.lines():
+            log.info("bias correction: %s", line)
+        steps.append({"step": "bias_correction", "seconds": round(time.perf_counter() - t, 3),
+                      "report": report.to_dict()})
+
+    summary["steps"] = steps
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    if compiled:
+        summary["model_script"] = compiled.summary()
     runner.metadata["calibration"] = summary
     runner.stream_infos = infos
 

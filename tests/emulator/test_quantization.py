@@ -583,7 +583,7 @@ def test_config_errors(all_ops_images):
     r = ClientRunner(hn=hn)
     r.load_params(params)
     for cfg, pattern in [({"conv1": {"precision_mode": "a8_w3"}}, "aX_wY"),
-                         ({"conv1": {"bias_mode": "triple"}}, "bias_mode 'triple'"),
+                         ({"conv1": {"bias_mode": "triple"}}, "'bias_mode' = 'triple'"),
                          ({"conv1": {"quantization_groups": 5}}, "1..4"),
                          ({"conv1": {"equalization": True}}, "unknown key 'equalization'"),
                          ({"nope*": {"precision_mode": "a8_w8"}}, "no layer"),

@@ -1,0 +1,95 @@
+"""Clipping and forced ranges (emulator/quantization/clipping.py), configured per layer through
+run_quantization_from_np(config=...) (the keys a model script sets): what they do to the stored
+ranges and weight scales, that SdkNumeric stays bit-exact to the numpy reference under them, and
+that bad values are refused with the key and the rule."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import data_sources as ds
+import numerics_nets as nets
+from emulator import ClientRunner, run_quantization_from_np
+from emulator.quant_errors import QuantizationConfigError
+from emulator.quantization import qkey
+from emulator.quantization.clipping import weight_clips
+from test_quantization import assert_bit_exact_with_reference
+
+
+@pytest.fixture(scope="module")
+def images():
+    return ds.random_crops(64, (13, 11), seed=3).astype(np.float32) / 127.5 - 1.0
+
+
+def _quantized(images, config):
+    hn, params = nets.all_ops_net()
+    r = ClientRunner(hn=hn)
+    r.load_params(params)
+    run_quantization_from_np(r, images, 2, 32, config=config)
+    return r
+
+
+def test_forced_and_clipped_ranges(images):
+    base = _quantized(images, None)
+    net = base.hn.name
+    rng = lambda r, n: r.quantized_params[qkey(net, n, "range")]  # noqa: E731
+    r = _quantized(images, {"conv2": {"force_range_out": [-1.0, 3.0]},
+                            "conv4": {"activation_clipping": {"mode": "manual", "values": [-0.5, 0.5]}},
+                            "conv3": {"activation_clipping": {"mode": "percentile", "values": [1, 99]}},
+                            "conv1": {"force_range_in": [-1.0, 1.0]}})
+    assert rng(r, "conv2").tolist() == [-1.0, 3.0]
+    lo, hi = rng(base, "conv4")
+    assert rng(r, "conv4").tolist() == [max(lo, -0.5), min(hi, 0.5)]
+    b3, r3 = rng(base, "conv3"), rng(r, "conv3")
+    assert b3[0] < r3[0] < r3[1] < b3[1]
+    src = base.hn.layers["conv1"].input[0]  # the normalization before conv1
+    assert rng(r, src).tolist() == [-1.0, 1.0]
+    assert r.metadata["calibration"]["steps"][-1]["step"] == "clipping"
+    assert assert_bit_exact_with_reference(r, images[:4]) >= 20
+
+
+def test_weight_clipping_modes(images):
+    w = np.random.default_rng(0).standard_t(3, size=(300, 4))  # long-tailed weights
+    mx = np.abs(w).max(axis=0)
+    manual = weight_clips(w, 8, 1, {"mode": "manual", "values": [1.5]})
+    assert manual.tolist() == [1.5]
+    pct = weight_clips(w, 8, 2, {"mode": "percentile", "values": [99.0]})
+    assert np.all(pct < [mx[:2].max(), mx[2:].max()])
+    mmse = weight_clips(w, 4, 1, {"mode": "mmse"})
+
+    def err(clip):
+        s = clip / 7
+        return ((w - np.clip(np.rint(w / s), -7, 7) * s) ** 2).sum()
+
+    assert 0 < mmse[0] < np.abs(w).max() and err(mmse[0]) < err(np.abs(w).max())
+    r = _quantized(images, {"conv2": {"weights_clipping": {"mode": "manual", "values": [0.1]}},
+                            "conv5": {"precision_mode": "a8_w4", "weights_clipping": {"mode": "mmse"}}})
+    net = r.hn.name
+    assert float(r.quantized_params[qkey(net, "conv2", "s_w")][0]) == pytest.approx(0.1 / 127)
+    wmax = np.abs(r.native_params[f"{net}/conv5/kernel:0"]).max()
+    assert r.quantized_params[qkey(net, "conv5", "s_w")][0] * 7 < wmax  # clipped below max |W|
+    assert assert_bit_exact_with_reference(r, images[:4]) >= 20
+
+
+@pytest.mark.parametrize("entry,message", [
+    ({"force_range_out": [1.0, -1.0]}, "finite lo < hi"),
+    ({"force_range_in": [0.0]}, "finite lo < hi"),
+    ({"activation_clipping": {"mode": "manual", "values": [2.0, 1.0]}}, "lo < hi"),
+    ({"activation_clipping": {"mode": "percentile", "values": [1, 101]}}, "0..100"),
+    ({"activation_clipping": {"mode": "mmse"}}, "manual | percentile"),
+    ({"weights_clipping": {"mode": "mmse", "values": [1.0]}}, "takes no values"),
+    ({"weights_clipping": {"mode": "manual", "values": [0.0]}}, "not all zero"),
+    ({"weights_clipping": "mmse"}, "'mode'"),
+])
+def test_bad_clipping_values_are_refused(images, entry, message):
+    with pytest.raises(QuantizationConfigError, match=message):
+        _quantized(images, {"conv2": entry})
+
+
+def test_finetune_is_refused_with_the_way_forward(images):
+    hn, params = nets.all_ops_net()
+    r = ClientRunner(hn=hn)
+    r.load_params(params)
+    with pytest.raises(QuantizationConfigError, match="ibc=True"):
+        run_quantization_from_np(r, images, 2, 32, finetune=True)
+    assert r.quantized_params is None
