@@ -53,10 +53,12 @@ class LimvalsOutSmallRangeError(QuantizationError, ValueError):
     """The seed's FAQ "limvals out small range": a tensor's calibrated range (extended to
     include 0) is degenerate, i.e. the calibration set never activates that branch."""
 
-    def __init__(self, layer: str, lo: float, hi: float, min_width: float, tensor: str = "output"):
-        self.layer, self.lo, self.hi = layer, lo, hi
+    def __init__(self, layer: str, lo: float, hi: float, min_width: float, tensor: str = "output",
+                 branch: list[str] | None = None):
+        self.layer, self.lo, self.hi, self.branch = layer, lo, hi, list(branch or [])
+        where = f" (the branch to {', '.join(self.branch)})" if self.branch else ""
         super().__init__(
-            f"limvals out small range in layer '{layer}' ({tensor}): the calibration set gives "
+            f"limvals out small range in layer '{layer}' ({tensor}){where}: the calibration set gives "
             f"the range [{lo:.6g}, {hi:.6g}], narrower than {min_width:g}; on the given "
             f"calibration set this branch is not being activated. Check that the calibration set "
             f"is representative enough to activate all of the output branches (real images, "

@@ -22,8 +22,8 @@ import numpy as np
 
 from ..hn import HNGraph, Layer
 from ..layers import kind_of
-from ..numerics.params import PRE_ACT_BITS, TensorQ, tensor_params
-from ..quant_errors import QuantizationError, UnsupportedLayerError
+from ..numerics.params import LIMVALS_MIN_WIDTH, PRE_ACT_BITS, TensorQ, tensor_params
+from ..quant_errors import LimvalsOutSmallRangeError, QuantizationError, UnsupportedLayerError
 from .clipping import describe as describe_clips
 from .clipping import weight_clips
 from .config import LayerConfig, layer_config
@@ -68,7 +68,25 @@ class Derivation:
         return any(self.placement.get(c) == Placement.FOLDED for c in layer.output)
 
     def tensor_from_range(self, name: str, bits: int, what: str = "output") -> TensorQ:
-        return tensor_params(*self.stats[name], bits, name, what)
+        try:
+            return tensor_params(*self.stats[name], bits, name, what)
+        except LimvalsOutSmallRangeError as e:  # the same error, naming the outputs it feeds
+            raise LimvalsOutSmallRangeError(name, e.lo, e.hi, LIMVALS_MIN_WIDTH, what,
+                                            branch=self.outputs_fed(name)) from None
+
+    def outputs_fed(self, name: str) -> list[str]:
+        """The output layers a layer's tensor reaches (its branch of the network)."""
+        seen, todo, outs = set(), [name], []
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            layer = self.hn.layers[n]
+            if layer.type == "output_layer":
+                outs.append(n)
+            todo.extend(layer.output)
+        return sorted(outs)
 
     def pre_tensor(self, name: str) -> TensorQ:
         """The 16-bit pre-activation tensor of a table (LUT) activation, from its calibrated range."""

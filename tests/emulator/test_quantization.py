@@ -559,6 +559,7 @@ def test_limvals_out_small_range_names_the_layer():
     msg = str(e.value)
     assert "limvals out small range" in msg and "'conv1'" in msg and "representative" in msg
     assert e.value.layer == "conv1"
+    assert e.value.branch == ["output_layer1"] and "the branch to output_layer1" in msg
 
 
 def test_unsupported_required_slope_names_layer_shifts_and_advice():
