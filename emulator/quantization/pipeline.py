@@ -49,7 +49,7 @@ def _script(runner: Any, model_script: Any):
         return None
     from ..model_script import compile_model_script
 
-    source = os.fspath(model_script) if isinstance(model_script, os.PathLike) else "model script"
+    source = os.fspath(model_script) if isinstance(model_script, os.PathLike) else "<script>"
     compiled = compile_model_script(runner.model_script, runner.hn, source=source)
     if compiled.normalizations:
         name, *_, line = compiled.normalizations[0]
