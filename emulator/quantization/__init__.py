@@ -5,6 +5,9 @@
   calibration  the calibration data checked against the network's inputs
   statistics   calibrated ranges from the float network
   folding      normalization folding into the next MAC layer
+  clipping     forced ranges, activation and weight clipping
+  dead_channels, equalization   function-preserving rewrites of the float params
+  bias_correction               IBC after derivation
   derivation   placements, tensors and each layer kind's integer params; rederive_layer
   stored       read access to stored params (QParams)
   pipeline     run_quantization_from_np, the steps in order
@@ -24,6 +27,8 @@ _LAZY = {
     "LayerConfig": "config", "DEFAULTS": "config", "CONFIG_KEYS": "config",
     "qkey": "keys", "Placement": "keys",
     "fold_normalization": "folding",
+    "equalize": "equalization", "activation_ranges": "equalization",
+    "clean_dead_channels": "dead_channels",
     "QParams": "stored",
 }
 

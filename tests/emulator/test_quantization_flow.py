@@ -91,3 +91,18 @@ def test_a_broken_script_changes_nothing(images):
                                  model_script="quantization_param({conv*}, precison_mode=a16_w16)")
     assert e.value.line == 1 and "precision_mode" in str(e.value)
     assert r.quantized_params is None and r.hn.to_json() == before
+
+
+def test_equalize_flag_runs_the_step_and_stays_bit_exact(images):
+    from emulator import SdkFPOptimized, SdkNative
+
+    r = _runner()
+    run_quantization_from_np(r, images, 2, 32,
+                             model_script="pre_quantization_optimization(equalization, policy=enabled)")
+    steps = [s["step"] for s in r.metadata["calibration"]["steps"]]
+    assert steps[0] == "equalization" and r.fp_optimized_params is not None
+    x = images[:8]
+    a, b = r.infer(SdkNative(), x), r.infer(SdkFPOptimized(), x)
+    for k in a:
+        assert np.abs(a[k] - b[k]).max() <= 1e-4 * max(1.0, np.abs(a[k]).max())
+    assert assert_bit_exact_with_reference(r, images[:4]) >= 20
