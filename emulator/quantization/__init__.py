@@ -29,6 +29,7 @@ _LAZY = {
     "fold_normalization": "folding",
     "equalize": "equalization", "activation_ranges": "equalization",
     "clean_dead_channels": "dead_channels",
+    "correct_biases": "bias_correction", "BiasCorrectionReport": "bias_correction",
     "QParams": "stored",
 }
 

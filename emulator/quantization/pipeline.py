@@ -146,6 +146,7 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int | 
         from .bias_correction import correct_biases
 
         check_batch(runner.hn, int(batch_size), "bias correction", bytes_per_element=8, keep_all=True)
+        float_params = runner.fp_optimized_params
         t = time.perf_counter()
         with bar(0, "bias correction", unit="layer") as pb:
             def progress(done: int, total: int, layer: str) -> None:
@@ -153,6 +154,9 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int | 
                 pb.set_postfix_str(layer)
                 pb.update(done - pb.n)
             report = correct_biases(runner, data, int(batch_size), progress=progress)
+        # the corrected biases live in the quantized params; the float network (SdkFPOptimized)
+        # stays what the pre-quantization steps made, so quantizing again starts from it
+        runner.fp_optimized_params = float_params
         for line in report.lines():
             log.info("bias correction: %s", line)
         steps.append({"step": "bias_correction", "seconds": round(time.perf_counter() - t, 3),

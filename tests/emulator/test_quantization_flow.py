@@ -106,3 +106,24 @@ def test_equalize_flag_runs_the_step_and_stays_bit_exact(images):
     for k in a:
         assert np.abs(a[k] - b[k]).max() <= 1e-4 * max(1.0, np.abs(a[k]).max())
     assert assert_bit_exact_with_reference(r, images[:4]) >= 20
+
+
+def test_ibc_flag_corrects_and_keeps_the_float_network(images):
+    from emulator import SdkFPOptimized, SdkNative
+    from emulator.analysis import snr_db
+
+    base = _runner()
+    run_quantization_from_np(base, images, 2, 32)
+    r = _runner()
+    run_quantization_from_np(r, images, 2, 32, ibc=True)
+    step = r.metadata["calibration"]["steps"][-1]
+    assert step["step"] == "bias_correction" and step["report"]
+    x = ds.random_crops(32, (13, 11), seed=9).astype(np.float32) / 127.5 - 1.0  # held out
+    nat = r.infer(SdkNative(), x)
+    fp = r.infer(SdkFPOptimized(), x)
+    assert all(np.array_equal(nat[k], fp[k]) for k in nat)  # IBC lives in the integer params only
+    before = base.infer(SdkNumeric(), x)
+    after = r.infer(SdkNumeric(), x)
+    gain = [snr_db(nat[k], after[k]) - snr_db(nat[k], before[k]) for k in nat]
+    assert sum(gain) > 0, gain
+    assert assert_bit_exact_with_reference(r, images[:4]) >= 20
