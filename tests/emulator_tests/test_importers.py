@@ -475,7 +475,7 @@ def test_tflite_lstm_is_refused():
 
 def test_tflite_quantized_models_are_refused():
     """Integer models are refused with the way forward; sparse float models import
-    (tests/emulator/test_tflite_sparse.py checks them against the interpreter)."""
+    (tests/emulator_tests/test_tflite_sparse.py checks them against the interpreter)."""
     with pytest.raises(UnsupportedOpError) as e:
         parse_tflite(str(ds.fer_quantized_tflite_path()))
     assert "int8" in str(e.value) and "run_quantization_from_np" in str(e.value)

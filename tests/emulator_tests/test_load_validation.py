@@ -54,7 +54,7 @@ def test_untouched_params_validate(onet_q, allops_q):
 
 @pytest.mark.slow
 def test_real_networks_in_every_mode_validate(fer_keras, tmp_path):
-    """FER, the all-ops net in every config of tests/emulator/test_quantization.py (16-bit, 4-bit,
+    """FER, the all-ops net in every config of tests/emulator_tests/test_quantization.py (16-bit, 4-bit,
     groups, mixed widths, 16-bit outputs), a folded normalization, and the params as a HAR
     gives them back."""
     from test_quantization import ALL_OPS_CONFIGS
