@@ -1,6 +1,15 @@
 """Builds the toolkit: the cffi extension `hailort_py._native` from the C sources in native/,
-and the Python packages. `pip install .` needs no TensorFlow; `pip install .[emulator]` adds it."""
+and the Python packages.
+
+    pip install .              the runtime: hailort_py, the device server, RemoteDevice (no TensorFlow)
+    pip install '.[emulator]'  + the emulator (TensorFlow)
+    pip install '.[app]'       + everything the `host-app` command needs (the emulator included)
+
+`host-app` without its extra names the missing package and this command, and exits 2."""
 from setuptools import find_packages, setup
+
+EMULATOR = ["tensorflow-cpu==2.21.*", "tqdm>=4.66"]
+APP = EMULATOR + ["opencv-python-headless>=4.9", "matplotlib>=3.8", "jinja2>=3.1", "rich>=13"]
 
 setup(
     name="hailo-toolkit",
@@ -13,10 +22,7 @@ setup(
     cffi_modules=["hailort_py/_build.py:ffibuilder"],
     # the runtime: stream layer, device interface, device server and RemoteDevice (no TensorFlow)
     install_requires=["numpy>=1.26", "cffi>=1.16", "pyzmq>=25", "msgpack>=1.0"],
-    extras_require={
-        "emulator": ["tensorflow-cpu==2.21.*", "tqdm>=4.66"],
-        "app": ["opencv-python-headless>=4.9", "matplotlib>=3.8", "jinja2>=3.1", "rich>=13"],
-    },
+    extras_require={"emulator": EMULATOR, "app": APP},
     entry_points={
         "console_scripts": ["host-app=host_app.cli:main"],
         # device drivers, found by name by the device server (hailort_py.drivers)

@@ -5,13 +5,16 @@
     host-app infer NET.har IMAGES...             -> outputs / top-k labels
     host-app compare NET.har IMAGES_OR_DIR       -> device-vs-emulator check, HTML report
     host-app demo                                -> the whole journey on a bundled model
+    host-app serve / keys                        -> a device server, its CURVE keys
+    host-app bench [--quick]                     -> the project's benchmarks, their ratios
 
-Modules: cli (argparse, one function per subcommand), images (OpenCV loading and
+Modules: cli (argparse, one function per subcommand; checks before TensorFlow, quiet
+TensorFlow import, progress bars, bench), images (OpenCV loading and
 pre-processing), presets (known models' pre-processing and labels), pipeline (HAR loading,
 open_device: the one way to open a device, the host pipeline through a hailort_py.Device,
 emulation targets), compare (the byte-identity check, and the accuracy numbers of
-emulator.analysis.metrics judged and presented), console (terminal tables), report (HTML
-report), demo.
+emulator.analysis.metrics judged and presented), console (terminal tables that fit the
+width), outputs (file kinds by content, output checks), report (HTML report), demo.
 Decisions (exit codes, the --preprocess grammar, HAR metadata keys): docs/host-app.md.
 """
 from __future__ import annotations

