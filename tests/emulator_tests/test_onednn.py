@@ -30,7 +30,7 @@ ROOT = os.path.dirname(TESTS)
 
 # the real-model emulator tests: every target's TensorFlow graphs on FER, MTCNN, BlazeFace
 REAL_MODEL_TESTS = ["emulator_tests/test_importers.py", "emulator_tests/test_runner_native.py",
-                    "emulator_tests/test_quantization.py", "device/test_device.py", "host_app/test_host_app.py"]
+                    "emulator_tests/test_quantization.py", "device/test_device.py", "host_app_tests/test_host_app.py"]
 
 
 def onednn_on_here() -> bool:
