@@ -8,6 +8,7 @@
   clipping     forced ranges, activation and weight clipping
   dead_channels, equalization   function-preserving rewrites of the float params
   bias_correction               IBC after derivation
+  finetune                      QFT: distillation through the fake-quant network (weights)
   derivation   placements, tensors and each layer kind's integer params; rederive_layer
   stored       read access to stored params (QParams)
   pipeline     run_quantization_from_np, the steps in order
@@ -30,6 +31,7 @@ _LAZY = {
     "equalize": "equalization", "activation_ranges": "equalization",
     "clean_dead_channels": "dead_channels",
     "correct_biases": "bias_correction", "BiasCorrectionReport": "bias_correction",
+    "finetune": "finetune", "FinetuneReport": "finetune", "FinetuneOutOfDataError": "finetune",
     "QParams": "stored",
 }
 

@@ -12,7 +12,10 @@ docs/model-script.md):
   6. derivation            placements, tensors (s, z, b), each layer kind's integer params
                            (weights clipped where configured, bias in the bias mode's precision)
   7. bias correction       IBC, layer by layer, when enabled
-  8. export                runner.quantized_params, runner.metadata["calibration"] (the summary:
+  8. finetune              QFT: distillation of the fake-quant network from the float one,
+                           training the weights, when enabled (biases are not trained, so IBC
+                           keeps its use beside it)
+  9. export                runner.quantized_params, runner.metadata["calibration"] (the summary:
                            what each step did), runner.stream_infos
 Each step logs what it did (logger "emulator.quantization"); long steps show a progress bar on a
 terminal.
@@ -68,7 +71,8 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int | 
                              batch_size: int | None = None,
                              config: Mapping[str, Mapping[str, Any]] | None = None, *,
                              model_script: Any = None, equalize: bool | None = None,
-                             ibc: bool | None = None, finetune: bool | None = None) -> None:
+                             ibc: bool | None = None, finetune: bool | None = None,
+                             finetune_options: Mapping[str, Any] | None = None) -> None:
     """Quantize `runner` (seed sections 3 and 4; module doc for the steps).
 
     np_array: (N, H, W, C) pre-processed images (or {input layer: array}); the first
@@ -79,8 +83,10 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int | 
     quantization_param and clipping commands (docs/model-script.md), applied after the script.
     model_script: the script's text (str) or a pathlib.Path to a .alls file; it is kept in the
     runner (and its HAR). Without it the runner's own model_script (if any) applies.
-    equalize / ibc: enable or disable equalization and bias correction (None: as the script says;
-    off when it says nothing). finetune (QFT) is not available in this version.
+    equalize / ibc / finetune: enable or disable equalization, bias correction and QFT (None: as
+    the script says; off when it says nothing). QFT takes the script's dataset_size, epochs,
+    batch_size and learning_rate, or `finetune_options` ({"dataset_size": 2048, ...}); it uses
+    np_array's first dataset_size images (fewer is the FAQ's "FT out of data" error).
     Fills runner.quantized_params, runner.fp_optimized_params (when equalization runs),
     runner.metadata["calibration"], runner.stream_infos.
     """
@@ -93,11 +99,14 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int | 
     if calib_num_batch is None:
         calib_num_batch = -(-cal["calibset_size"] // batch_size) if "calibset_size" in cal \
             else DEFAULT_CALIB_NUM_BATCH
-    if _flag(finetune, compiled.finetune.get("policy") if compiled and compiled.finetune else None):
-        raise QuantizationConfigError(
-            "finetune (QFT) is not available in this version; quantize without it (finetune=False, or "
-            "post_quantization_optimization(finetune, policy=disabled)) and use bias correction "
-            "(ibc=True) instead")
+    qft = _flag(finetune, compiled.finetune.get("policy") if compiled and compiled.finetune else None)
+    qft_options = {k: v for k, v in ((compiled.finetune or {}) if compiled else {}).items() if k != "policy"}
+    qft_options.update(finetune_options or {})
+    if qft:
+        from .finetune import check_finetune_data, check_trainable
+
+        qft_data = check_finetune_data(np_array, qft_options.get("dataset_size"))
+        check_trainable(runner.hn)
     data = check_calibration(runner, np_array, calib_num_batch, batch_size)
     if compiled:
         apply_config(runner.hn, compiled.layers)
@@ -160,6 +169,23 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int | 
         for line in report.lines():
             log.info("bias correction: %s", line)
         steps.append({"step": "bias_correction", "seconds": round(time.perf_counter() - t, 3),
+                      "report": report.to_dict()})
+
+    if qft:
+        from .finetune import finetune as run_finetune
+
+        check_batch(runner.hn, int(qft_options.get("batch_size", 32)), "finetune", bytes_per_element=8,
+                    keep_all=True)
+        t = time.perf_counter()
+        with bar(0, "finetune (QFT)", unit="step") as pb:
+            def qft_progress(done: int, total: int, what: str) -> None:
+                pb.total = total
+                pb.set_postfix_str(what)
+                pb.update(done - pb.n)
+            report = run_finetune(runner, qft_data, progress=qft_progress, **qft_options)
+        for line in report.lines():
+            log.info("finetune: %s", line)
+        steps.append({"step": "finetune", "seconds": round(time.perf_counter() - t, 3),
                       "report": report.to_dict()})
 
     summary["steps"] = steps

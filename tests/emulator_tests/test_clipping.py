@@ -10,7 +10,7 @@ import pytest
 import data_sources as ds
 import numerics_nets as nets
 from emulator import ClientRunner, run_quantization_from_np
-from emulator.quant_errors import QuantizationConfigError
+from emulator.quant_errors import QuantizationConfigError, UnsupportedLayerError
 from emulator.quantization import qkey
 from emulator.quantization.clipping import weight_clips
 from test_quantization import assert_bit_exact_with_reference
@@ -86,10 +86,29 @@ def test_bad_clipping_values_are_refused(images, entry, message):
         _quantized(images, {"conv2": entry})
 
 
-def test_finetune_is_refused_with_the_way_forward(images):
+def test_finetune_out_of_data_before_anything_changes(images):
+    """The FAQ's "FT out of data": too few images for QFT's dataset_size, refused before any step
+    runs, with both numbers and how to lower the size."""
+    from emulator.quantization import FinetuneOutOfDataError
+
     hn, params = nets.all_ops_net()
     r = ClientRunner(hn=hn)
     r.load_params(params)
-    with pytest.raises(QuantizationConfigError, match="ibc=True"):
+    with pytest.raises(FinetuneOutOfDataError, match=r"2048 images, but only 64.*dataset_size=64"):
         run_quantization_from_np(r, images, 2, 32, finetune=True)
     assert r.quantized_params is None
+    with pytest.raises(FinetuneOutOfDataError, match="only 64"):
+        run_quantization_from_np(r, images, 2, 32, model_script=(
+            "post_quantization_optimization(finetune, policy=enabled, dataset_size=100)"))
+    r = ClientRunner(hn=nets.all_ops_net()[0])
+    r.load_params(params)
+    with pytest.raises(UnsupportedLayerError, match="conv5.*dilated convolution.*ibc=True"):
+        run_quantization_from_np(r, images, 2, 32, finetune=True, finetune_options={"dataset_size": 64})
+    assert r.quantized_params is None
+    hn, params = nets.unequal_strides_net()
+    r = ClientRunner(hn=hn)
+    r.load_params(params)
+    x = ds.random_crops(64, (12, 13), seed=4).astype(np.float32) / 127.5 - 1.0
+    run_quantization_from_np(r, x, 2, 32, finetune=True, finetune_options={"dataset_size": 64, "epochs": 1})
+    assert r.metadata["calibration"]["steps"][-1]["step"] == "finetune"
+    assert assert_bit_exact_with_reference(r, x[:4]) >= 5
