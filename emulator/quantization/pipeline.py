@@ -63,6 +63,15 @@ def _script(runner: Any, model_script: Any):
     return compiled
 
 
+def _follow(pb: Any):
+    """A progress(done, total, what) callback that moves the bar pb."""
+    def progress(done: int, total: int, what: str) -> None:
+        pb.total = total
+        pb.set_postfix_str(what)
+        pb.update(done - pb.n)
+    return progress
+
+
 def _flag(value: Any, from_script: Any, default: bool = False) -> bool:
     return bool(value) if value is not None else (bool(from_script) if from_script is not None else default)
 
@@ -158,11 +167,7 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int | 
         float_params = runner.fp_optimized_params
         t = time.perf_counter()
         with bar(0, "bias correction", unit="layer") as pb:
-            def progress(done: int, total: int, layer: str) -> None:
-                pb.total = total
-                pb.set_postfix_str(layer)
-                pb.update(done - pb.n)
-            report = correct_biases(runner, data, int(batch_size), progress=progress)
+            report = correct_biases(runner, data, int(batch_size), progress=_follow(pb))
         # the corrected biases live in the quantized params; the float network (SdkFPOptimized)
         # stays what the pre-quantization steps made, so quantizing again starts from it
         runner.fp_optimized_params = float_params
@@ -178,11 +183,7 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int | 
                     keep_all=True)
         t = time.perf_counter()
         with bar(0, "finetune (QFT)", unit="step") as pb:
-            def qft_progress(done: int, total: int, what: str) -> None:
-                pb.total = total
-                pb.set_postfix_str(what)
-                pb.update(done - pb.n)
-            report = run_finetune(runner, qft_data, progress=qft_progress, **qft_options)
+            report = run_finetune(runner, qft_data, progress=_follow(pb), **qft_options)
         for line in report.lines():
             log.info("finetune: %s", line)
         steps.append({"step": "finetune", "seconds": round(time.perf_counter() - t, 3),
