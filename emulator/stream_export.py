@@ -42,9 +42,9 @@ def chip_source(runner: Any, out_layer) -> tuple[str, list]:
         raise NotQuantizedError("the output streams (they carry the quantized tensors)")
     host: list = []
     name = out_layer.input[0]
-    while read_placement(qp[qkey(net, name, "kind")]) != Placement.CHIP:
+    while (place := read_placement(qp[qkey(net, name, "kind")])) != Placement.CHIP:
         layer = hn.layers[name]
-        if read_placement(qp[qkey(net, name, "kind")]) == Placement.HOST:
+        if place == Placement.HOST:
             host.insert(0, layer)
         name = layer.input[0]
     return name, host

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import copy
 import re
-import time
 
 import numpy as np
 import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +26,7 @@ import data_sources as ds
 from emulator import SdkNative, parse_tflite
 from emulator.errors import ModelImportError, UnsupportedOpError
 from emulator.importers.tflite import _densify, _SparseError, _SparseUnsupported
+from test_importers import _tflite_reference  # the interpreter with TFLite's reference kernels
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 
@@ -72,22 +73,11 @@ def _interpreter(buf: bytes, preserve: bool = False):
     return it
 
 
-def _reference(buf: bytes, x: np.ndarray) -> list[np.ndarray]:
-    """The interpreter's outputs (reference kernels), one image at a time (batch 1 models)."""
-    it = _interpreter(buf)
-    outs = []
-    for i in range(len(x)):
-        it.set_tensor(it.get_input_details()[0]["index"], x[i:i + 1])
-        it.invoke()
-        outs.append([it.get_tensor(d["index"]).copy() for d in it.get_output_details()])
-    return [np.concatenate([o[j] for o in outs]) for j in range(len(outs[0]))]
-
-
 def _compare(buf: bytes, x: np.ndarray, runner=None):
     """SdkNative outputs of the parsed model against the interpreter's: (rel errors, got, ref)."""
     runner = runner or parse_tflite(buf)
     got = list(runner.infer(SdkNative(), x).values())
-    ref = _reference(buf, x)
+    ref = _tflite_reference(buf, x)
     assert [g.shape for g in got] == [r.shape for r in ref]
     errs = [ds.rel_error(g, r) for g, r in zip(got, ref)]
     assert max(errs) < REL_TOL, errs
@@ -332,7 +322,7 @@ def test_reencoded_weights_match_runtime(fer_sparse, fer_images, enc):
     buf = _reencode(fer_sparse, {t: (dense[t], *enc) for t in targets})
     x = fer_images[:6]
     _compare(buf, x)
-    assert np.array_equal(_reference(buf, x)[0], _reference(fer_sparse, x)[0])
+    assert np.array_equal(_tflite_reference(buf, x)[0], _tflite_reference(fer_sparse, x)[0])
 
 
 # --- hostile sparse metadata -------------------------------------------------------------------
@@ -486,12 +476,19 @@ def test_huge_sparse_shape_is_refused_before_allocating(fer_sparse):
         t.shape = np.array([1 << 12, 1, 1, 1 << 18], np.int32)
         t.sparsity.dimMetadata[0].denseSize = 1 << 12
 
+    import tracemalloc
+
     buf, name = _edited(fer_sparse, edit)
-    t0 = time.perf_counter()
-    with pytest.raises(ModelImportError, match=r"would bring the dense weights of the model's sparse "
-                                               r"constants to 1,07\d,\d+,\d+ elements, more than the") as e:
-        parse_tflite(buf)
-    assert time.perf_counter() - t0 < 2.0 and name in str(e.value) and _SPARSE_ADVICE in str(e.value)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelImportError, match=r"would bring the dense weights of the model's sparse "
+                                                   r"constants to 1,07\d,\d+,\d+ elements, more than the") as e:
+            parse_tflite(buf)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 << 20, f"{peak:,} bytes allocated before the refusal"  # not 2-8 GB
+    assert name in str(e.value) and _SPARSE_ADVICE in str(e.value)
 
 
 def test_index_vector_past_the_end_is_caught_by_the_bounds_check(fer_sparse):
