@@ -8,15 +8,15 @@ and the Python packages.
 `host-app` without its extra names the missing package and this command, and exits 2."""
 from setuptools import find_packages, setup
 
-EMULATOR = ["tensorflow-cpu==2.21.*", "tqdm>=4.66"]
-APP = EMULATOR + ["opencv-python-headless>=4.9", "matplotlib>=3.8", "jinja2>=3.1", "rich>=13"]
+EMULATOR = ["tensorflow-cpu==2.21.*", "tqdm>=4.66", "matplotlib>=3.8", "jinja2>=3.1"]
+APP = EMULATOR + ["opencv-python-headless>=4.9", "rich>=13"]
 
 setup(
     name="hailo-toolkit",
     version="0.1.0",
     description="Host stream layer, chip emulator and host app for Hailo-style accelerators",
     packages=find_packages(include=["hailort_py*", "emulator*", "host_app*"]),
-    package_data={"emulator": ["data/*"], "host_app": ["templates/*"]},
+    package_data={"emulator": ["data/*", "analysis/templates/*"], "host_app": ["templates/*"]},
     python_requires=">=3.10",
     setup_requires=["cffi>=1.16"],
     cffi_modules=["hailort_py/_build.py:ffibuilder"],

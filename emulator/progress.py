@@ -6,9 +6,10 @@ import sys
 from typing import Any
 
 
-def bar(total: int, desc: str, unit: str = "img") -> Any:
-    """A tqdm bar (a context manager with .update(n)); disabled when stderr is not a terminal."""
+def bar(total: int, desc: str, unit: str = "img", enabled: bool = True) -> Any:
+    """A tqdm bar (a context manager with .update(n)); disabled when stderr is not a terminal,
+    or when not `enabled`."""
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr,
-                disable=not sys.stderr.isatty(), dynamic_ncols=True)
+                disable=not (enabled and sys.stderr.isatty()), dynamic_ncols=True)

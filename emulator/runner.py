@@ -210,6 +210,21 @@ class ClientRunner:
         return cat
 
     # --- TensorFlow views ------------------------------------------------------------------
+    def analyze_noise(self, data: Any, batch_size: int = 16, threshold_db: float = 10.0,
+                      lerr: bool = True, dump: str | os.PathLike | None = None,
+                      progress: bool = True):
+        """The per-layer noise analysis of the quantized network on `data` (pre-processed
+        inputs, a few real images): an emulator.analysis.noise.NoiseReport with
+        .ranked_layers, .flagged, .lerr, .suggested_script, .to_json(), .save_html(path).
+        Its JSON summary is kept in metadata["noise_analysis"] (and so in a saved HAR).
+        docs/analysis.md."""
+        from .analysis.noise import analyze_noise
+
+        report = analyze_noise(self, data, batch_size=batch_size, threshold_db=threshold_db,
+                               lerr=lerr, dump=dump, progress=progress)
+        self.metadata["noise_analysis"] = report.to_dict()
+        return report
+
     def get_keras_model(self, target: Any):
         """A keras.Model running this network with `target` (inputs per input layer, outputs
         in output_layers_order)."""
@@ -236,9 +251,11 @@ class ClientRunner:
 
 
 def _as_hn(hn: Any) -> HNGraph:
-    """The HN from explicit types: HNGraph, dict, JSON text (str / bytes), or an os.PathLike."""
+    """The HN from explicit types: HNGraph, dict, JSON text (str / bytes), or an os.PathLike.
+    A runner owns its HN: an HNGraph is copied (quantization writes the settings it applied into
+    the layers' quantization_params, which must not reach another runner's network)."""
     if isinstance(hn, HNGraph):
-        return hn
+        return HNGraph.from_json(hn.to_json())
     if isinstance(hn, dict):
         return HNGraph.from_dict(hn)
     if isinstance(hn, os.PathLike):
