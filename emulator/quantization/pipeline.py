@@ -2,8 +2,9 @@
 docs/model-script.md):
 
   1. calibration check     (N, H, W, C) against the HN, OutOfRange (a failure changes nothing)
-  2. configuration         the model script (if any) compiled into each layer's
-                           quantization_params, then `config`; everything validated
+  2. configuration         the model script (if any): its normalization layers added after the
+                           input (quantization/input_normalization.py), its settings compiled
+                           into each layer's quantization_params, then `config`; all validated
   3. equalization          dead-channel clean-up and cross-layer equalization of the float
                            params (runner.fp_optimized_params), when enabled
   4. statistics            float (fp-optimized) inference over the calibration images: min / max
@@ -30,7 +31,6 @@ from typing import Any, Mapping
 from ..errors import NoParamsError
 from ..limits import check_batch
 from ..progress import bar
-from ..quant_errors import QuantizationConfigError
 from ..stream_export import get_stream_infos, host_ops_of
 from .calibration import check_calibration
 from .clipping import clip_ranges, percentile_layers
@@ -54,13 +54,19 @@ def _script(runner: Any, model_script: Any):
 
     source = os.fspath(model_script) if isinstance(model_script, os.PathLike) else "<script>"
     compiled = compile_model_script(runner.model_script, runner.hn, source=source)
-    if compiled.normalizations:
-        name, *_, line = compiled.normalizations[0]
-        raise QuantizationConfigError(
-            f"{source}, line {line}: '{name} = normalization(...)' adds a layer to the network, which "
-            f"this version does not do yet; add the normalization to the model before parsing it "
-            f"(a Keras Normalization / Rescaling layer), and it will be folded into the first conv")
     return compiled
+
+
+def _add_normalizations(runner: Any, compiled: Any) -> list[str]:
+    """The script's `name = normalization(mean, std)` layers added to the network (after the
+    checks of the data, so that a refused call leaves the runner as it was); the log lines."""
+    from .input_normalization import add_input_normalization
+
+    done = []
+    for name, mean, std, line in compiled.normalizations:
+        if add_input_normalization(runner, name, mean, std, compiled.source, line):
+            done.append(f"{name}: normalization added after the input layer (line {line})")
+    return done
 
 
 def _follow(pb: Any):
@@ -102,21 +108,28 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int | 
     if runner.native_params is None:
         raise NoParamsError(runner.hn.name)
     t0 = time.perf_counter()
-    compiled = _script(runner, model_script)
-    cal = compiled.calibration if compiled else {}
-    batch_size = batch_size or cal.get("batch_size") or DEFAULT_BATCH_SIZE
-    if calib_num_batch is None:
-        calib_num_batch = -(-cal["calibset_size"] // batch_size) if "calibset_size" in cal \
-            else DEFAULT_CALIB_NUM_BATCH
-    qft = _flag(finetune, compiled.finetune.get("policy") if compiled and compiled.finetune else None)
-    qft_options = {k: v for k, v in ((compiled.finetune or {}) if compiled else {}).items() if k != "policy"}
-    qft_options.update(finetune_options or {})
-    if qft:
-        from .finetune import check_finetune_data, check_trainable
+    previous_script = runner.model_script
+    try:  # the checks before any change: a refused call leaves the runner as it was
+        compiled = _script(runner, model_script)
+        cal = compiled.calibration if compiled else {}
+        batch_size = batch_size or cal.get("batch_size") or DEFAULT_BATCH_SIZE
+        if calib_num_batch is None:
+            calib_num_batch = -(-cal["calibset_size"] // batch_size) if "calibset_size" in cal \
+                else DEFAULT_CALIB_NUM_BATCH
+        qft = _flag(finetune, compiled.finetune.get("policy") if compiled and compiled.finetune else None)
+        qft_options = {k: v for k, v in ((compiled.finetune or {}) if compiled else {}).items() if k != "policy"}
+        qft_options.update(finetune_options or {})
+        if qft:
+            from .finetune import check_finetune_data, check_trainable
 
-        qft_data = check_finetune_data(np_array, qft_options.get("dataset_size"))
-        check_trainable(runner.hn)
-    data = check_calibration(runner, np_array, calib_num_batch, batch_size)
+            qft_data = check_finetune_data(np_array, qft_options.get("dataset_size"))
+            check_trainable(runner.hn)
+        data = check_calibration(runner, np_array, calib_num_batch, batch_size)
+        added = _add_normalizations(runner, compiled) if compiled else []
+    except BaseException:
+        runner.model_script = previous_script
+        raise
+    steps: list[dict] = [{"step": "normalization", "log": added}] if added else []
     if compiled:
         apply_config(runner.hn, compiled.layers)
         for line in compiled.summary():
@@ -124,7 +137,6 @@ def run_quantization_from_np(runner: Any, np_array: Any, calib_num_batch: int | 
     apply_config(runner.hn, config)
     n = int(calib_num_batch) * int(batch_size)
     check_batch(runner.hn, int(batch_size), "calibration", keep_all=True)
-    steps: list[dict] = []
 
     if _flag(equalize, compiled.equalization if compiled else None):
         from .dead_channels import clean_dead_channels
