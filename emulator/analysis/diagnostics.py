@@ -4,7 +4,7 @@
 configuration, and measures what the seed's section 5 looks at on its Figure 3:
   dynamic range    the float values' range against the range the codes cover, and how much of
                    the float values fall outside it (saturation)
-  long tail        the full range against the range of the bulk (0.01st..99.99th percentile):
+  long tail        the full range against the range of the bulk (0.1st..99.9th percentile):
                    a few outliers stretching the grid
   channel spread   per-channel ranges (max - min over images and positions): the widest channel
                    against the median one, and how many codes a median channel gets
@@ -24,17 +24,20 @@ import numpy as np
 # a finding triggers when its measure crosses these (documented in docs/analysis.md)
 SATURATION_PCT = 0.1        # % of float values outside the codes' range
 TAIL_RATIO = 4.0            # full range / bulk range
+BULK_PCT = (0.1, 99.9)      # the bulk of the values: between these percentiles
 CHANNEL_SPREAD = 16.0       # widest live channel / median live channel
 BIAS_RMSE_SHARE = 0.5       # |mean error| / rmse
 FEW_CODES = 16.0            # a median channel spanning fewer codes than this
+OFF_CENTRE = (0.05, 0.95)   # a zero point inside the code range, not at its ends
+OFF_CENTRE_BIAS_LSB = 0.25  # ... with a mean error above this
 
 
 @dataclass
 class Diagnostics:
     float_min: float
     float_max: float
-    bulk_lo: float              # 0.01st percentile of the float values
-    bulk_hi: float              # 99.99th percentile
+    bulk_lo: float              # 0.1st percentile of the float values (BULK_PCT)
+    bulk_hi: float              # 99.9th percentile
     range_lo: float             # the codes' range: (0 - z) * s
     range_hi: float             # (2^b - 1 - z) * s
     scale: float
@@ -85,7 +88,7 @@ def diagnose(ref: np.ndarray, test: np.ndarray, tensor, config, layer, has_weigh
     s, z, bits = float(tensor.scale), int(tensor.zp), int(tensor.bits)
     lo_q, hi_q = tensor.limvals
     lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
-    b_lo, b_hi = (float(v) for v in np.percentile(x, [0.01, 99.99])) if x.size else (0.0, 0.0)
+    b_lo, b_hi = (float(v) for v in np.percentile(x, BULK_PCT)) if x.size else (0.0, 0.0)
     sat = float(np.mean((x < lo_q - s / 2) | (x > hi_q + s / 2)) * 100) if x.size else 0.0
     tail = (hi - lo) / (b_hi - b_lo) if b_hi > b_lo else 1.0
     ranges, ch_bias = _channel_axis_stats(np.asarray(ref), np.asarray(test))
@@ -118,6 +121,8 @@ def diagnose(ref: np.ndarray, test: np.ndarray, tensor, config, layer, has_weigh
         d.findings.append("channel_spread")
     if rms > 0 and abs(err.mean()) > BIAS_RMSE_SHARE * rms:
         d.findings.append("biased")
+    elif OFF_CENTRE[0] < d.zero_point_position < OFF_CENTRE[1] and abs(d.mean_error_lsb) > OFF_CENTRE_BIAS_LSB:
+        d.findings.append("off_centre")
     return d
 
 
@@ -156,13 +161,13 @@ def suggest(layer: str, d: Diagnostics, feeds_output: bool) -> Suggestion:
         advice.append(f"a few outliers stretch its range {d.tail_ratio:.1f}x beyond the bulk of "
                       f"its values ([{_fmt(d.bulk_lo)}, {_fmt(d.bulk_hi)}]): clip the long tail")
         script.append(f"pre_quantization_optimization(activation_clipping, layers={layer}, "
-                      f"mode=percentile, clipping_values=[0.01, 99.99])")
+                      f"mode=percentile, clipping_values=[{BULK_PCT[0]}, {BULK_PCT[1]}])")
     if "channel_spread" in f:
         advice.append(f"its channels' ranges differ {d.channel_spread:.0f}x (a median channel "
                       f"spans {d.median_channel_codes:.1f} codes): equalize the layers around it, "
                       f"or add a batch normalization after it in the model")
         script.append("pre_quantization_optimization(equalization, policy=enabled)")
-    if "biased" in f or (0.05 < d.zero_point_position < 0.95 and abs(d.mean_error_lsb) > 0.25):
+    if "biased" in f or "off_centre" in f:
         advice.append(f"its error is biased (mean {d.mean_error_lsb:+.2f} LSB, worst channel "
                       f"{d.worst_channel_bias_lsb:.2f} LSB, zero point at "
                       f"{100 * d.zero_point_position:.0f}% of the codes): correct the bias (IBC) "
