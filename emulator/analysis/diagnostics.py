@@ -74,29 +74,36 @@ class Suggestion:
         return asdict(self)
 
 
-def _channel_axis_stats(ref: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (last axis) ranges of ref and mean errors of test - ref."""
-    r = ref.reshape(-1, ref.shape[-1]).astype(np.float64)
-    t = test.reshape(-1, ref.shape[-1]).astype(np.float64)
-    return r.max(axis=0) - r.min(axis=0), (t - r).mean(axis=0)
+def _per_channel(a: np.ndarray) -> np.ndarray:
+    """(positions, channels) float64 view of a tensor, the channels on its last axis."""
+    return np.asarray(a, np.float64).reshape(-1, np.shape(a)[-1])
 
 
-def diagnose(ref: np.ndarray, test: np.ndarray, tensor, config, layer, has_weights: bool) -> Diagnostics:
-    """The findings on one layer: ref its float output, test its quantized output (same shape),
-    tensor its output TensorQ, config its LayerConfig, layer its HN Layer."""
+def diagnose(ref: np.ndarray, test: np.ndarray, tensor, config, layer, has_weights: bool,
+             error_ref: np.ndarray | None = None) -> Diagnostics:
+    """The findings on one layer: ref its float output (the ranges), test its quantized output
+    (same shape), tensor its output TensorQ, config its LayerConfig, layer its HN Layer. The
+    error (bias, off-centre) is test - error_ref when given, else test - ref: the analysis gives
+    the layer's own error, (c) against its reference, so that a layer is not blamed for the
+    error of the layers before it."""
     x = np.asarray(ref, np.float64).ravel()
     s, z, bits = float(tensor.scale), int(tensor.zp), int(tensor.bits)
     lo_q, hi_q = tensor.limvals
     lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
     b_lo, b_hi = (float(v) for v in np.percentile(x, BULK_PCT)) if x.size else (0.0, 0.0)
-    sat = float(np.mean((x < lo_q - s / 2) | (x > hi_q + s / 2)) * 100) if x.size else 0.0
+    # beyond the codes' range by more than rounding (half a step, and float rounding of it)
+    tol = 0.501 * s
+    sat = float(np.mean((x < lo_q - tol) | (x > hi_q + tol)) * 100) if x.size else 0.0
     tail = (hi - lo) / (b_hi - b_lo) if b_hi > b_lo else 1.0
-    ranges, ch_bias = _channel_axis_stats(np.asarray(ref), np.asarray(test))
+    base = np.asarray(ref if error_ref is None else error_ref)
+    r2 = _per_channel(ref)
+    ranges = r2.max(axis=0) - r2.min(axis=0)
+    ch_bias = (_per_channel(test) - _per_channel(base)).mean(axis=0)
     live = ranges[ranges > 0]
     median = float(np.median(live)) if live.size else 0.0
     spread = float(live.max() / median) if median > 0 else 1.0
     outliers = [int(c) for c in np.flatnonzero(ranges > CHANNEL_SPREAD * median)] if median > 0 else []
-    err = np.asarray(test, np.float64) - np.asarray(ref, np.float64)
+    err = np.asarray(test, np.float64) - base.astype(np.float64)
     d = Diagnostics(
         float_min=lo, float_max=hi, bulk_lo=b_lo, bulk_hi=b_hi, range_lo=float(lo_q),
         range_hi=float(hi_q), scale=s, zero_point=z, bits=bits, saturated_pct=sat,

@@ -277,8 +277,8 @@ def analyze_noise(runner: Any, data: Any, batch_size: int = 16,
     for name in ex.layers:
         layer = hn.layers[name]
         tq = Q.tensor(name)
-        diag = diagnose(native[name], quant[name], tq, layer_config(hn, layer), layer,
-                        has_weights=layer.type in MAC_TYPES)
+        diag = diagnose(native[name], local[name], tq, layer_config(hn, layer), layer,
+                        has_weights=layer.type in MAC_TYPES, error_ref=local_ref[name])
         ln = LayerNoise(
             layer=name, type=layer.type,
             alone={o: ErrorStats.of(alone_ref[name][o], alone[name][o]) for o in ex.outputs},
