@@ -34,7 +34,7 @@ from emulator.files import atomic_write
 from .errors import AppError, HostAppError, UsageError
 from .outputs import file_kind, output_file
 
-COMMANDS = ("parse", "quantize", "infer", "compare", "serve", "keys", "demo", "bench")
+COMMANDS = ("parse", "quantize", "infer", "compare", "analyze", "serve", "keys", "demo", "bench")
 
 
 # ==== optional packages ==========================================================================
@@ -49,6 +49,7 @@ _NETWORK_COMMAND = ("rich", "tqdm", "cv2", "tensorflow", "keras")
 _NEEDS = {
     "parse": _NETWORK_COMMAND, "quantize": _NETWORK_COMMAND, "infer": _NETWORK_COMMAND,
     "compare": _NETWORK_COMMAND + ("matplotlib", "jinja2"),
+    "analyze": _NETWORK_COMMAND + ("matplotlib", "jinja2"),
     "demo": _NETWORK_COMMAND + ("matplotlib", "jinja2"),
     "serve": ("rich",), "keys": ("rich",), "bench": ("rich",),
 }
@@ -365,6 +366,43 @@ def _check_preprocess(args) -> None:
         parse_preprocess(args.preprocess)
 
 
+def _check_postprocess(args, command: str):
+    """--postprocess SPEC checked before any work (its syntax and values, a hook's module, the
+    HARs of MTCNN's stages): the PostProcess, or None without the option."""
+    text = getattr(args, "postprocess", None)
+    if not text:
+        return None
+    from .postprocess import parse_postprocess
+
+    post = parse_postprocess(text)
+    _check_postprocess_files(post, command)
+    return post
+
+
+def _check_postprocess_files(post, command: str) -> None:
+    """The files a post-processing names exist and are of the right kind (before TensorFlow)."""
+    from .postprocess import Hook, Mtcnn
+
+    if isinstance(post, Hook):
+        post.check_available()
+    elif isinstance(post, Mtcnn):
+        for name, path in post.stage_hars().items():
+            har_path(path, command, what=f"{post.where}: MTCNN stage {name} HAR")
+
+
+def _postprocess_to_record(post, har_dir: Path) -> str:
+    """The spec recorded in a HAR written in `har_dir` (relative paths made relative to it)."""
+    stored_for = getattr(post, "stored_for", None)
+    return stored_for(har_dir) if stored_for is not None else post.text
+
+
+def _fraction(text: str) -> float:
+    v = _float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1] (0.9 for 90%), got {text}")
+    return v
+
+
 # ==== parse ======================================================================================
 
 def model_kind(path: Path) -> str:
@@ -551,6 +589,12 @@ def cmd_parse(args) -> int:
     _check_custom_objects(args.custom_objects or [])
     preprocess = parse_preprocess(args.preprocess) if args.preprocess else \
         parse_preprocess(args.preset) if args.preset else None
+    post = _check_postprocess(args, "parse")
+    if post is None and args.preset:
+        from .postprocess import POSTPROCESS_PRESETS, parse_postprocess
+
+        if args.preset in POSTPROCESS_PRESETS:  # a known detector: its post-processing too
+            post = parse_postprocess(args.preset, where=f"--preset {args.preset}")
     labels = None
     if args.labels:
         lp = Path(args.labels)
@@ -581,13 +625,23 @@ def cmd_parse(args) -> int:
         if preprocess is not None:
             runner.metadata["preprocess"] = preprocess.preset or preprocess.text
         labelled = skipped = None
+        if post is not None:
+            from .postprocess import NetworkInfo
+
+            try:
+                post.bind(NetworkInfo.from_runner(runner, preprocess, out))  # fits the network?
+                runner.metadata["postprocess"] = _postprocess_to_record(post, out.parent)
+            except UsageError as e:
+                if args.postprocess:  # asked for explicitly: an error; a preset's is optional
+                    raise
+                skipped, post = f"post-processing not recorded: {e}", None
         if labels:
             try:
                 labelled = _record_labels(runner, labels, origin)
             except UsageError as e:
                 if args.labels:  # asked for explicitly: an error; a preset's labels are optional
                     raise
-                skipped = f"labels not recorded: {e}"
+                skipped = "; ".join(filter(None, [skipped, f"labels not recorded: {e}"]))
         progress.stage(f"writing {out.name}", 3)
         _save_har(runner, out)
     if skipped:
@@ -600,6 +654,8 @@ def cmd_parse(args) -> int:
     console.note(f"inputs: {ins}; outputs: {outs}")
     if preprocess is not None:
         console.note(f"pre-processing recorded: {preprocess}")
+    if post is not None:
+        console.note(f"post-processing recorded: {console.escape(runner.metadata['postprocess'])}")
     if labelled:
         console.note(f"labels recorded for {labelled}: {', '.join(runner.metadata['labels'][labelled])}")
     console.note(f"wrote {out} (HN + native params) in {time.perf_counter() - t0:.1f} s; next: "
@@ -609,8 +665,36 @@ def cmd_parse(args) -> int:
 
 # ==== quantize ===================================================================================
 
+def _model_script(path_text: str, runner) -> Path:
+    """--model-script: the file read and compiled against the network before TensorFlow is
+    imported (its errors name the file, line and column); the path the flow reads it from."""
+    path = Path(path_text)
+    if not path.is_file():
+        raise UsageError(f"--model-script '{path_text}' does not exist"
+                         + (" (it is a directory)" if path.is_dir() else "")
+                         + "; give a .alls file (docs/model-script.md)")
+    from emulator.model_script import ModelScriptError, compile_model_script
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        compiled = compile_model_script(text, runner.hn, source=str(path))
+    except UnicodeDecodeError:
+        raise UsageError(f"--model-script '{path_text}' is not UTF-8 text; a model script is a "
+                         f"text file (docs/model-script.md)") from None
+    except OSError as e:
+        raise UsageError(f"--model-script '{path_text}': {e.strerror or e}") from None
+    except ModelScriptError as e:
+        raise UsageError(f"--model-script: {e}") from None
+    from . import console
+
+    console.note("model script " + ("; ".join(l.strip() for l in compiled.summary())
+                                        or f"{path}: no settings"))
+    return path
+
+
 def cmd_quantize(args) -> int:
     _check_preprocess(args)
+    post = _check_postprocess(args, "quantize")
     har = har_path(args.har, "quantize")
     _check_inputs(args.calib, "--calib")
     out = output_file(args.output or har.with_name(
@@ -625,8 +709,10 @@ def cmd_quantize(args) -> int:
     from .pipeline import load_har, preprocess_for, single_input
 
     runner = load_har(har)
+    script = _model_script(args.model_script, runner) if args.model_script else None
     _, shape = single_input(runner)
     spec = preprocess_for(runner, args.preprocess)
+    post = _post_to_keep(runner, har, post, spec)
     batch = load_inputs(args.calib, shape, spec, what="--calib")
     n = len(batch)
     batch_size = args.batch_size
@@ -655,13 +741,15 @@ def cmd_quantize(args) -> int:
 
     try:
         run_quantization_from_np(runner, batch.x, calib_num_batch=calib_num_batch,
-                                 batch_size=batch_size)
+                                 batch_size=batch_size, model_script=script)
     except (CalibrationOutOfRangeError, CalibrationShapeError) as e:
         raise UsageError(f"--calib: {e}") from None
     except QuantizationError as e:
         raise AppError(f"quantizing '{har}' failed: {e}") from None
     if spec is not None:
         runner.metadata["preprocess"] = spec.preset or spec.text
+    if post is not None:
+        runner.metadata["postprocess"] = _postprocess_to_record(post, out.parent)
     _save_har(runner, out)
     con = console.out()
     con.print(console.ranges_table(runner))
@@ -672,6 +760,22 @@ def cmd_quantize(args) -> int:
     console.note(f"wrote {out} (quantized) in {time.perf_counter() - t0:.1f} s; next: "
                  f"host-app compare {out} IMAGES_DIR --report report.html")
     return 0
+
+
+def _post_to_keep(runner, har: Path, given, preprocess):
+    """The post-processing quantize records: --postprocess (checked against the network), else
+    the HAR's own (its relative paths re-anchored at the output's directory by the caller)."""
+    from .postprocess import postprocess_for
+
+    if given is not None:
+        return postprocess_for(runner, given, preprocess=preprocess, har=har)
+    if runner.metadata.get("postprocess"):
+        from .postprocess import parse_postprocess
+        from .postprocess.runtime import recorded_where
+
+        return parse_postprocess(runner.metadata["postprocess"], where=recorded_where(har),
+                                 base_dir=har.parent)
+    return None
 
 
 # ==== infer ======================================================================================
@@ -759,8 +863,152 @@ def _run_with_progress(runner, target: str, x, batch_size: int, args, device_spe
         return {name: np.concatenate(v) for name, v in parts.items()}
 
 
+def _annotate_dir(args) -> Path | None:
+    """--annotate DIR: a directory, or a path where one can be made (checked before any work)."""
+    if not getattr(args, "annotate", None):
+        return None
+    d = Path(args.annotate)
+    if d.exists() and not d.is_dir():
+        raise UsageError(f"--annotate '{d}' is a file; give a directory for the annotated images")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--annotate '{d}': cannot create the directory ({e.strerror or e}); "
+                         f"give a writable location") from None
+    return d
+
+
+def _annotated_paths(directory: Path, names: list[str], args) -> list[Path]:
+    """Where each input's annotated image goes: DIR/NAME.png (the input's name without its
+    extension, '/' and '[i]' spelled with '_'); each checked like every output (not an input of
+    the command, not another kind of file without --force)."""
+    def stem(name: str, keep_ext: bool) -> str:
+        m = re.fullmatch(r"(.*)\.npy\[(\d+)\]", name)
+        base = f"{m.group(1)}_{m.group(2)}" if m else (
+            name.replace(".", "_") if keep_ext else str(Path(name).with_suffix("")))
+        return base.replace("/", "_").replace(os.sep, "_")
+
+    stems = [stem(n, False) for n in names]
+    if len(set(stems)) != len(stems):
+        stems = [stem(n, True) for n in names]
+    paths = []
+    for st in stems:
+        p = output_file(directory / f"{st}.png", "--annotate", None,
+                        inputs=_image_command_inputs(args))
+        found = file_kind(p)
+        if found is not None and found[0] not in ("image", "empty") and not args.force:
+            raise UsageError(f"--annotate: '{p}' already holds {found[1]}, and this command would "
+                             f"replace it with a PNG image. Give another directory, or add --force "
+                             f"to replace it")
+        paths.append(p)
+    return paths
+
+
+def _original_images(batch) -> list:
+    """The images a batch was made from, RGB (or grey) uint8: the files again, the rows of a
+    uint8 .npy; a float .npy's inputs as images (min..max -> 0..255: boxes are then in pixels of
+    the network input)."""
+    import numpy as np
+
+    from .compare import input_image
+    from .images import load_image
+
+    arrays: dict = {}
+    out = []
+    for name, src, x in zip(batch.names, batch.sources, batch.x):
+        if Path(src).suffix.lower() != ".npy":
+            out.append(load_image(src))
+            continue
+        a = arrays.setdefault(src, np.load(src, mmap_mode="r"))
+        if a.dtype != np.uint8:
+            out.append(input_image(x))
+            continue
+        img = np.asarray(a[int(name.rsplit("[", 1)[1].rstrip("]"))])
+        if img.ndim == 3 and img.shape[2] in (1, 4):
+            img = img[..., 0] if img.shape[2] == 1 else np.ascontiguousarray(img[..., :3])
+        out.append(img)
+    return out
+
+
+def _cascade_images(paths) -> tuple[list, list[str]]:
+    """The images a cascade (MTCNN) runs on: image files / directories, or one uint8 .npy."""
+    import numpy as np
+
+    from .images import _display_names, find_images, load_image
+
+    ps = [Path(p) for p in paths]
+    if len(ps) == 1 and ps[0].suffix.lower() == ".npy":
+        a = np.load(ps[0], mmap_mode="r")
+        if a.dtype != np.uint8 or a.ndim not in (3, 4):
+            raise UsageError(f"'{ps[0]}': an MTCNN cascade runs on images (its own pyramid and "
+                             f"crops); give image files, or a .npy of uint8 images (N, h, w[, c]), "
+                             f"not pre-processed inputs")
+        imgs = [np.asarray(v)[..., :3] if v.ndim == 3 and v.shape[2] == 4 else
+                np.asarray(v)[..., 0] if v.ndim == 3 and v.shape[2] == 1 else np.asarray(v)
+                for v in a]
+        return imgs, [f"{ps[0].name}[{i}]" for i in range(len(imgs))]
+    files = find_images(ps)
+    return [load_image(f) for f in files], _display_names(files)
+
+
+def _detection_table(console, title: str, names: list[str], results) -> object:
+    t = console.table(title, [("image", "left"), ("label", "left"), ("score", "right"),
+                              ("box x0,y0,x1,y1", "left"), ("keypoints", "wrap")])
+    for name, r in zip(names, results):
+        if not r.detections:
+            t.add_row(console.escape(name), "-", "", "no detection", "")
+        for d in r.detections:
+            kp = "" if d.keypoints is None else " ".join(
+                f"({x:.0f},{y:.0f})" for x, y in d.keypoints.reshape(-1, 2))
+            t.add_row(console.escape(name), console.escape(d.label), f"{d.score:.3f}",
+                      ",".join(f"{v:.0f}" for v in d.box), kp)
+    return t
+
+
+def _detection_arrays(results) -> dict:
+    """Detections as arrays for --save: detection_image (M,) index of the image, detection_box
+    (M, 4), detection_score, detection_class, detection_keypoints (M, K, 2) when there are."""
+    import numpy as np
+
+    dets = [(i, d) for i, r in enumerate(results) for d in r.detections]
+    out = {"detection_image": np.array([i for i, _ in dets], np.int64),
+           "detection_box": np.array([d.box for _, d in dets], np.float32).reshape(-1, 4),
+           "detection_score": np.array([d.score for _, d in dets], np.float32),
+           "detection_class": np.array([d.class_id for _, d in dets], np.int64)}
+    kps = [d.keypoints for _, d in dets]
+    if kps and all(k is not None for k in kps) and len({np.shape(k) for k in kps}) == 1:
+        out["detection_keypoints"] = np.array(kps, np.float32)
+    return out
+
+
+def _write_annotated(images, results, paths) -> None:
+    import cv2
+
+    from .postprocess import draw_rgb
+
+    for img, r, p in zip(images, results, paths):
+        ok, buf = cv2.imencode(".png", draw_rgb(img, r))
+        if not ok:
+            raise AppError(f"--annotate: OpenCV could not encode '{p}'")
+        try:
+            with atomic_write(p, "wb") as f:
+                f.write(buf.tobytes())
+        except OSError as e:
+            raise _write_failed(p, e) from None
+
+
 def cmd_infer(args) -> int:
+    from .video import is_video_source
+
+    if any(is_video_source(p) for p in args.images):
+        return cmd_infer_video(args)
+    for flag, value in (("--output", args.output), ("--max-frames", args.max_frames)):
+        if value is not None:
+            raise UsageError(f"{flag} goes with a video file or camera:N input; for images, "
+                             f"--annotate DIR writes them annotated")
+    args.batch_size = args.batch_size or 32
     _check_preprocess(args)
+    given_post = _check_postprocess(args, "infer")
     if args.device and args.target not in (None, "device"):
         raise UsageError(f"--device runs the host pipeline on another device; it needs "
                          f"--target device, not --target {args.target}")
@@ -769,13 +1017,14 @@ def cmd_infer(args) -> int:
     _check_inputs(args.images)
     save = output_file(args.save, "--save", "npz", inputs=_image_command_inputs(args),
                         force=args.force) if args.save else None
+    annotate_dir = _annotate_dir(args)
 
     import numpy as np
 
     from . import console
     from .images import load_inputs
-    from .pipeline import (is_classifier, labels_for, load_har, preprocess_for, require_quantized,
-                           single_input)
+    from .pipeline import load_har, preprocess_for, require_quantized, single_input
+    from .postprocess import Classify, postprocess_for
 
     runner = load_har(har)
     target = args.target or ("device" if args.device or runner.quantized_params is not None
@@ -784,26 +1033,55 @@ def cmd_infer(args) -> int:
         require_quantized(runner, har, "--device" if args.device and not args.target
                           else f"--target {target}")
     _, shape = single_input(runner)
-    batch = load_inputs(args.images, shape, preprocess_for(runner, args.preprocess))
+    spec = preprocess_for(runner, args.preprocess)
+    post = postprocess_for(runner, given_post, preprocess=spec, har=har)
+    if given_post is None and post is not None:
+        _check_postprocess_files(post, "infer")
     where = {"device": f"the host pipeline through {chip}",
              "numeric": "the emulator's bit-exact SdkNumeric", "quantized": "SdkQuantized",
              "native": "SdkNative (float)", "fp-optimized": "SdkFPOptimized (float)"}[target]
-    console.note(f"'{runner.hn.name}' on {len(batch)} image(s), target {target}: {where}")
+    if post is not None and post.needs_images:
+        return _infer_cascade(args, runner, post, spec, target, where, device_spec, save,
+                              annotate_dir)
+    batch = load_inputs(args.images, shape, spec)
+    annotate = _annotated_paths(annotate_dir, batch.names, args) if annotate_dir else None
+    console.note(f"'{runner.hn.name}' on {len(batch)} image(s), target {target}: {where}"
+                 + (f"; post-processing: {console.escape(str(post))}"
+                    if post is not None and not isinstance(post, Classify) else ""))
     t0 = time.perf_counter()
     outputs = _run_with_progress(runner, target, batch.x, args.batch_size, args, device_spec)
     elapsed = time.perf_counter() - t0
+    # classifier outputs: top-k; a detector's outputs: its detections; the others: raw values
+    classify = post if isinstance(post, Classify) else None
+    detector = post if post is not None and post.detector else None
+    used = set(detector.outputs_used()) if detector is not None else set()
+    if classify is None and post is not None:
+        rest = [n for n in post.network.classifiers if n not in used]
+        if rest:
+            classify = Classify("classify", "the default post-processing", outputs=rest).bind(
+                post.network)
+    if classify is not None and classify.k is None:
+        classify.k = args.top_k
+    n = len(batch)
+    originals = _original_images(batch) if detector is not None or annotate else None
+    shapes = [img.shape[:2] for img in originals] if originals is not None else \
+        [tuple(shape[:2]) if len(shape) >= 2 else (1, 1)] * n
+    tops = classify.apply(outputs, shapes) if classify is not None else None
+    results = detector.apply(outputs, shapes) if detector is not None else None
     con = console.out()
+    top_names = set(classify.outputs_used()) if classify is not None else set()
     for name, values in outputs.items():
-        flat = values.reshape(len(batch), -1)
-        if is_classifier(runner, name):
-            labels = labels_for(runner, name) or [f"class {i}" for i in range(flat.shape[1])]
-            k = min(args.top_k, flat.shape[1])
+        if name in used:
+            continue
+        flat = values.reshape(n, -1)
+        if name in top_names:
+            k = min(classify.k, flat.shape[1])
             cols = [("image", "left")] + [(f"top-{j + 1}", "wrap") for j in range(k)]
             t = console.table(f"{name}: top-{k}", cols)
-            for i, row in enumerate(flat):
-                order = np.argsort(-row, kind="stable")[:k]
+            for i in range(n):
                 t.add_row(console.escape(batch.names[i]),
-                          *[f"{console.escape(labels[j])} {row[j]:.3f}" for j in order])
+                          *[f"{console.escape(c.label)} {c.score:.3f}"
+                            for c in tops[i].top_k[name][:k]])
         else:
             t = console.table(f"{name}: {console.fmt_shape(values.shape)} a frame",
                                [("image", "left"), ("min", "right"), ("max", "right"),
@@ -813,14 +1091,161 @@ def cmd_infer(args) -> int:
                           console.fmt_num(row.max()), console.fmt_num(row.mean()),
                           " ".join(console.fmt_num(v) for v in row[:6]) + (" ..." if row.size > 6 else ""))
         con.print(t)
+    if results is not None:
+        found = sum(len(r.detections) for r in results)
+        con.print(_detection_table(console, f"detections ({', '.join(sorted(used))}): {found} in "
+                                            f"{n} image(s)", batch.names, results))
+    if annotate:
+        from .postprocess import Result
+
+        drawn = [results[i] if results is not None else Result() for i in range(n)]
+        for i, r in enumerate(drawn):
+            if tops is not None:
+                r.top_k.update(tops[i].top_k)
+        _write_annotated(originals, drawn, annotate)
+        console.note(f"wrote {len(annotate)} annotated image(s) to {annotate_dir}")
     if save is not None:
+        extra = _detection_arrays(results) if results is not None else {}
         try:
             with atomic_write(save) as f:  # a file object: numpy adds no .npz to the name
-                np.savez(f, images=np.array(batch.names), **outputs)
+                np.savez(f, images=np.array(batch.names), **outputs, **extra)
         except OSError as e:
             raise _write_failed(save, e) from None
-        console.note(f"wrote {save} ({', '.join(outputs)}, images)")
-    console.note(f"{len(batch)} image(s) in {elapsed:.2f} s")
+        console.note(f"wrote {save} ({', '.join(list(outputs) + list(extra))}, images)")
+    console.note(f"{n} image(s) in {elapsed:.2f} s")
+    return 0
+
+
+def _infer_cascade(args, runner, post, spec, target, where, device_spec, save, annotate_dir) -> int:
+    """infer with a cascade (MTCNN): its stages on the original images, on `target`."""
+    import numpy as np
+
+    from . import console
+    from .postprocess import open_stages
+
+    images, names = _cascade_images(args.images)
+    annotate = _annotated_paths(annotate_dir, names, args) if annotate_dir else None
+    stages_named = ", ".join(["pnet (this HAR)"] + [f"{k} ({v})" for k, v in
+                                                    post.stage_hars().items()])
+    console.note(f"MTCNN cascade on {len(images)} image(s), target {target}: {where}; stages "
+                 f"{console.escape(stages_named)}")
+    t0 = time.perf_counter()
+    results = []
+    with Progress("infer", len(images)) as progress:
+        _import_tensorflow(progress)
+        progress.stage("MTCNN cascade")
+        stages, infers = open_stages(post, runner, target, preprocess=spec, device=device_spec,
+                                     keys=args.keys, batch_size=args.batch_size, har=args.har)
+        try:
+            for s in range(0, len(images), args.batch_size):
+                chunk = images[s:s + args.batch_size]
+                results += post.detect(chunk, stages["pnet"], stages.get("rnet"),
+                                       stages.get("onet"))
+                progress.update(len(chunk))
+        finally:
+            for inf in infers:
+                inf.close()
+    elapsed = time.perf_counter() - t0
+    found = sum(len(r.detections) for r in results)
+    console.out().print(_detection_table(console, f"detections (MTCNN): {found} in "
+                                                  f"{len(images)} image(s)", names, results))
+    if annotate:
+        _write_annotated(images, results, annotate)
+        console.note(f"wrote {len(annotate)} annotated image(s) to {annotate_dir}")
+    if save is not None:
+        extra = _detection_arrays(results)
+        try:
+            with atomic_write(save) as f:
+                np.savez(f, images=np.array(names), **extra)
+        except OSError as e:
+            raise _write_failed(save, e) from None
+        console.note(f"wrote {save} ({', '.join(extra)}, images)")
+    console.note(f"{len(images)} image(s) in {elapsed:.2f} s")
+    return 0
+
+
+def cmd_infer_video(args) -> int:
+    """infer on a video file or a camera (host_app.video, docs/host-app.md "Video and cameras"):
+    frames in batches through the target, annotated frames to --output, the frames per second.
+    The source, the outputs and the options are checked before TensorFlow is imported."""
+    if len(args.images) != 1:
+        raise UsageError(f"give one video file or camera:N, not {len(args.images)} inputs "
+                         f"({', '.join(args.images)}): run each video on its own")
+    if getattr(args, "annotate", None):
+        raise UsageError("--annotate DIR is for images; a video or camera run writes its "
+                         "annotated frames to --output OUT.mp4 or --output DIR")
+    _check_preprocess(args)
+    given_post = _check_postprocess(args, "infer")
+    if given_post is not None and given_post.needs_images:
+        raise UsageError(f"--postprocess '{given_post}' runs its own networks on the images (a "
+                         f"cascade); video runs take one network and its post-processing")
+    if args.device and args.target not in (None, "device"):
+        raise UsageError(f"--device runs the host pipeline on another device; it needs "
+                         f"--target device, not --target {args.target}")
+    device_spec, chip = _device_choice(args)
+    har = har_path(args.har, "infer")
+    from .video import (DEFAULT_BATCH, host_pipeline_infer, open_output, open_video,
+                        postprocess_annotator, run_video, runner_annotator, target_infer)
+
+    inputs = [(har, "the HAR this command reads")]
+    if not args.images[0].startswith("camera:"):
+        inputs.append((args.images[0], "the video this command reads"))
+    save = output_file(args.save, "--save", "npz", inputs=inputs,
+                       force=args.force) if args.save else None
+    with contextlib.ExitStack() as stack:
+        reader = stack.enter_context(open_video(args.images[0]))
+        sink = stack.enter_context(open_output(
+            args.output, reader, inputs=inputs, force=args.force,
+            frame_format=args.frame_format)) if args.output else None
+
+        import numpy as np
+
+        from . import console
+        from .pipeline import (load_har, open_device, preprocess_for, require_quantized,
+                               single_input)
+        from .postprocess import postprocess_for
+
+        runner = load_har(har)
+        target = args.target or ("device" if args.device or runner.quantized_params is not None
+                                 else "native")
+        if target not in ("native", "fp-optimized"):
+            require_quantized(runner, har, "--device" if args.device and not args.target
+                              else f"--target {target}")
+        _, shape = single_input(runner)
+        spec = preprocess_for(runner, args.preprocess)
+        post = postprocess_for(runner, given_post, preprocess=spec, har=har)
+        annotate = postprocess_annotator(post) if post is not None else runner_annotator(runner)
+        where = {"device": f"the host pipeline through {chip}",
+                 "numeric": "the emulator's bit-exact SdkNumeric", "quantized": "SdkQuantized",
+                 "native": "SdkNative (float)", "fp-optimized": "SdkFPOptimized (float)"}[target]
+        w, h = reader.frame_size
+        count = min(filter(None, (args.max_frames, reader.frame_count)), default=None)
+        console.note(f"'{runner.hn.name}' on {console.escape(reader.name)} ({w}x{h}, "
+                     + (f"{count} frames" if count else "until Ctrl-C")
+                     + f"), target {target}: {where}"
+                     + (f"; writing {console.escape(str(sink.path))}" if sink else ""))
+        with Progress("infer", 1, unit="step", steps=True) as progress:
+            _import_tensorflow(progress, 0)
+        if target == "device":
+            dev = stack.enter_context(contextlib.closing(open_device(
+                runner if device_spec is None else device_spec, runner=runner,
+                models=[args.har], keys=args.keys)))
+            infer = host_pipeline_infer(dev, runner)
+        else:
+            infer = target_infer(runner, target)
+        summary = run_video(reader, infer, input_shape=shape, preprocess=spec, output=sink,
+                            annotate=annotate, batch_size=args.batch_size or DEFAULT_BATCH,
+                            max_frames=args.max_frames, keep_outputs=save is not None)
+    console.note(console.escape(summary.describe()))
+    if save is not None:
+        kept = summary.outputs or []
+        outputs = {k: np.stack([o[k] for o in kept]) for k in (kept[0] if kept else {})}
+        try:
+            with atomic_write(save) as f:
+                np.savez(f, frames=np.arange(summary.frames), **outputs)
+        except OSError as e:
+            raise _write_failed(save, e) from None
+        console.note(f"wrote {save} ({', '.join(outputs)}, frames)")
     return 0
 
 
@@ -828,6 +1253,7 @@ def cmd_infer(args) -> int:
 
 def cmd_compare(args) -> int:
     _check_preprocess(args)
+    given_post = _check_postprocess(args, "compare")
     device_spec, chip = _device_choice(args)
     har = har_path(args.har, "compare")
     _check_inputs(args.images)
@@ -847,9 +1273,13 @@ def cmd_compare(args) -> int:
     runner = load_har(har, need_quantized=True, command="compare")
     _, shape = single_input(runner)
     spec = preprocess_for(runner, args.preprocess)
+    detector = _compare_detector(args, runner, given_post, spec, har)
     batch = load_inputs(args.images, shape, spec)
+    cascade = _cascade_images(args.images) if detector is not None and detector.needs_images \
+        else None
     console.note(f"comparing '{runner.hn.name}' on {len(batch)} image(s): host pipeline through "
-                 f"{chip} vs the emulator (SdkNumeric, SdkNative)")
+                 f"{chip} vs the emulator (SdkNumeric, SdkNative)"
+                 + (f"; detections: {console.escape(str(detector))}" if detector else ""))
     with Progress("compare", len(batch)) as progress:
         _import_tensorflow(progress)
         progress.stage("host pipeline")
@@ -859,19 +1289,31 @@ def cmd_compare(args) -> int:
             result = compare(runner, _counting_device(device, progress,
                                                       then="emulator (SdkNumeric, SdkNative)"),
                              batch, har=str(args.har), device_name=chip,
-                             preprocess=str(spec) if spec else "", batch_size=args.batch_size)
+                             preprocess=str(spec) if spec else "", batch_size=args.batch_size,
+                             postprocess=detector)
         finally:
             device.close()
+        if cascade is not None:
+            result.detections = _compare_cascade(args, runner, detector, spec, cascade[0],
+                                                 device_spec, progress)
     console.print_comparison(result)
     failed_gate = [m for m in result.metrics
                    if args.min_snr is not None and m.point == "output" and m.snr_db < args.min_snr]
     for m in failed_gate:
         console.error(f"output '{m.output}' (stream '{m.stream}'): SNR {m.snr_db:.2f} dB is below "
                       f"--min-snr {args.min_snr:g} dB")
+    detection_gate = []
+    if result.detections is not None:
+        console.out().print(_agreement_table(console, result.detections))
+        detection_gate = result.detections.gate(args.min_map, args.min_recall)
+        for message in detection_gate:
+            console.error(message)
+    failed_gate = failed_gate + detection_gate
     command = "host-app " + " ".join(shlex.quote(a) for a in args.argv)
     if json_path is not None:
         data = result.to_dict()
         data["min_snr_db"] = args.min_snr
+        data["min_map"], data["min_recall"] = args.min_map, args.min_recall
         data["passed"] = result.byte_identical and not failed_gate
         try:
             with atomic_write(json_path, "w") as f:
@@ -888,6 +1330,57 @@ def cmd_compare(args) -> int:
             raise _write_failed(report_path, e) from None
         console.note(f"report: {report_path.resolve()}")
     return 0 if result.byte_identical and not failed_gate else 1
+
+
+def _compare_detector(args, runner, given_post, spec, har):
+    """The detector post-processing compare measures boxes with (given, or recorded), or None;
+    UsageError for --min-map / --min-recall without one."""
+    from .postprocess import postprocess_for
+
+    post = postprocess_for(runner, given_post, preprocess=spec, har=har)
+    detector = post if post is not None and post.detector else None
+    if detector is not None and given_post is None:
+        _check_postprocess_files(detector, "compare")
+    if detector is None and (args.min_map is not None or args.min_recall is not None):
+        flag = "--min-map" if args.min_map is not None else "--min-recall"
+        raise UsageError(f"{flag} judges a detector's boxes, but '{har}' records no detector "
+                         f"post-processing: give one with --postprocess SPEC (e.g. blazeface), or "
+                         f"record it with host-app parse / quantize --postprocess SPEC")
+    return detector
+
+
+def _compare_cascade(args, runner, post, spec, images, device_spec, progress):
+    """A cascade's (MTCNN) boxes on native, the emulator (SdkNumeric) and the device: every
+    stage on each, on the original images."""
+    from .compare import detection_comparison
+    from .postprocess import open_stages
+
+    runs = {}
+    for run, target in (("native", "native"), ("emulator", "numeric"), ("device", "device")):
+        progress.waiting(f"MTCNN cascade on {run}")
+        stages, infers = open_stages(post, runner, target, preprocess=spec,
+                                     device=device_spec if target == "device" else None,
+                                     keys=args.keys if target == "device" else None,
+                                     batch_size=args.batch_size, har=args.har)
+        try:
+            runs[run] = post.detect(images, stages["pnet"], stages.get("rnet"), stages.get("onet"))
+        finally:
+            for inf in infers:
+                inf.close()
+    return detection_comparison(post, runs, images)
+
+
+def _agreement_table(console, d):
+    t = console.table(f"detections vs native: boxes matched at IoU >= {d.iou_threshold:g} "
+                      f"({console.escape(d.postprocess)})",
+                      [("run", "left"), ("boxes", "right"), ("reference", "right"),
+                       ("matched", "right"), ("precision", "right"), ("recall", "right"),
+                       (f"mAP@{d.iou_threshold:g}", "right"), ("mean IoU", "right")])
+    for a in d.agreements:
+        t.add_row(console.escape(a.label), str(a.test_boxes), str(a.reference_boxes),
+                  str(a.matched), f"{a.precision:.3f}", f"{a.recall:.3f}", f"{a.map:.3f}",
+                  "-" if a.mean_iou is None else f"{a.mean_iou:.3f}")
+    return t
 
 
 # ==== serve and keys ============================================================================
@@ -957,6 +1450,10 @@ def cmd_demo(args) -> int:
     except OSError as e:
         raise UsageError(f"--out '{out}': cannot create the directory ({e.strerror or e}); give a "
                          f"writable location") from None
+    if args.detector:
+        from .demo_detector import run_detector_demo
+
+        return run_detector_demo(out)
     from .demo import run_demo
 
     return run_demo(out, batch_size=args.batch_size)
@@ -1125,6 +1622,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 failure, 2 bad usage.")
     p.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    post_help = ("post-processing: a preset (blazeface, blazeface-back, blazeface-full, classify) "
+                 "or a spec such as 'ssd,strides:[8,16,16,16],score:0.6', 'yolo,anchors:[[...]]', "
+                 "'mtcnn,rnet:R.har,onet:O.har', 'hook:MODULE:FUNCTION' (docs/host-app.md, "
+                 "Post-processing)")
     pre_help = (f"pre-processing: a preset ({', '.join(PRESETS)}) or a spec such as "
                 f"'scale:1/127.5,offset:-1' or 'color:rgb,mean:127.5,std:128' (keys: color, "
                 f"resize, scale, offset, mean, std); default: the one recorded in the HAR")
@@ -1141,6 +1642,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a known model ({', '.join(PRESETS)}): records its pre-processing and labels")
     s.add_argument("--preprocess", metavar="SPEC", help="pre-processing to record in the HAR")
     s.add_argument("--labels", metavar="FILE", help="class labels, one a line, to record in the HAR")
+    s.add_argument("--postprocess", metavar="SPEC", help=post_help + " to record in the HAR "
+                   "(--preset blazeface records BlazeFace's)")
     s.add_argument("--custom-objects", action="append", metavar="MODULE",
                    help="a Python module (importable from here, or a .py file) defining the "
                         "model's own Keras classes (a subclassed model saved as .keras): it is "
@@ -1163,22 +1666,43 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", help="HAR to write (default: HAR_quantized.har)")
     _force_argument(s)
     s.add_argument("--preprocess", metavar="SPEC", help=pre_help)
+    s.add_argument("--postprocess", metavar="SPEC", help=post_help + " to record in the "
+                   "quantized HAR (default: the one recorded in HAR)")
+    s.add_argument("--model-script", metavar="ALLS",
+                   help="a model script (.alls) to quantize with: precision modes, bias modes, "
+                        "ranges, clipping, equalization, IBC, QFT (docs/model-script.md)")
     s.set_defaults(func=cmd_quantize)
 
     s = _add_parser(sub, "infer", help="run images through a target and print the outputs",
                     description="Run images through an emulation target or the host pipeline "
                                 "(device) and print the outputs; top-k labels for classifiers.")
     s.add_argument("har", help="a HAR (quantized for the quantized targets and device)")
-    s.add_argument("images", nargs="+", help="image files, directories, or one .npy")
+    s.add_argument("images", nargs="+", metavar="INPUT",
+                   help="image files, directories, or one .npy; or one video file (.mp4, "
+                        ".avi, .mkv, .mov, ...) or camera:N (see --output)")
     s.add_argument("--target", choices=("native", "fp-optimized", "quantized", "numeric", "device"),
                    help="default: device for a quantized HAR (the host pipeline through the "
                         "emulated chip) or with --device, else native")
     s.add_argument("--top-k", type=_positive_int, default=3, metavar="K",
                    help="labels to show per image for classifiers (default 3)")
     s.add_argument("--preprocess", metavar="SPEC", help=pre_help)
-    s.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
-                   help="frames per inference call (default 32)")
-    s.add_argument("--save", metavar="NPZ", help="also save the outputs to an .npz")
+    s.add_argument("--batch-size", type=_positive_int, metavar="N",
+                   help="frames per inference call (default 32; 8 for a video or a camera)")
+    s.add_argument("--save", metavar="NPZ", help="also save the outputs to an .npz (and the "
+                   "detections: detection_image, _box, _score, _class, _keypoints)")
+    s.add_argument("--postprocess", metavar="SPEC", help=post_help + "; default: the one "
+                   "recorded in the HAR, else top-k of the classifier outputs")
+    s.add_argument("--annotate", metavar="DIR", help="write each image with its detections / "
+                   "classes drawn to DIR/NAME.png")
+    s.add_argument("--output", metavar="OUT.mp4|DIR",
+                   help="a video or camera input: write the annotated frames to a video file "
+                        "(.mp4 / .mov / .mkv / .m4v: mp4v; .avi: MJPG) or to a folder of frames "
+                        "(frame_000000.png ...; a path without a suffix, or a directory)")
+    s.add_argument("--max-frames", type=_positive_int, metavar="N",
+                   help="a video or camera input: stop after N frames (without it a camera "
+                        "runs until Ctrl-C, which then ends the run and keeps the output)")
+    s.add_argument("--frame-format", choices=("png", "jpg"), default="png",
+                   help="the image format of an --output folder of frames (default png)")
     _force_argument(s)
     _device_arguments(s)
     s.set_defaults(func=cmd_infer)
@@ -1197,8 +1721,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames per inference call, for the device and the emulator (default 32)")
     s.add_argument("--min-snr", type=_float, metavar="DB",
                    help="also fail (exit 1) when an output's SNR against native is below DB")
+    s.add_argument("--postprocess", metavar="SPEC", help=post_help + "; a detector's boxes are "
+                   "compared too (default: the one recorded in the HAR)")
+    s.add_argument("--min-map", type=_fraction, metavar="X",
+                   help="also fail (exit 1) when the detections of the emulator or the device "
+                        "reach a mAP@0.5 below X (0..1) against native's")
+    s.add_argument("--min-recall", type=_fraction, metavar="X",
+                   help="also fail (exit 1) when the emulator or the device finds fewer than X "
+                        "(0..1) of native's boxes (IoU >= 0.5)")
     _device_arguments(s)
     s.set_defaults(func=cmd_compare)
+
+    from .analyze import add_parser as add_analyze_parser
+
+    add_analyze_parser(sub, _add_parser, _positive_int, _float, _force_argument, pre_help)
 
     from hailort_py.server import add_serve_arguments
 
@@ -1223,6 +1759,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="demo-out", metavar="DIR", help="output directory (default ./demo-out)")
     s.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
                    help="calibration batch size (default 8)")
+    s.add_argument("--detector", action="store_true",
+                   help="the face detector demo instead: BlazeFace on real photos, boxes compared "
+                        "and drawn (DIR/detector/annotated)")
     s.set_defaults(func=cmd_demo)
 
     full = sum(b.seconds[0] for b in BENCHES)

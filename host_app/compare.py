@@ -21,6 +21,15 @@ tensor (before them): SNR = 10 log10(sum ref^2 / sum (ref - q)^2) dB, cosine, ma
 mean error (bias), and for classifiers the top-1 agreement; per image too. The numbers come from
 emulator.analysis.metrics (one definition for the host app and the emulator's analyses); this
 module only decides what is compared and how it is judged (SNR_FLAG_DB, SNR_GOOD_DB).
+
+Detectors (a detector post-processing recorded in the HAR or given, host_app.postprocess): the
+same post-processing turns the native, emulator (SdkNumeric) and device outputs into boxes, and
+their agreement is measured with native as the ground truth (host_app.postprocess.agreement):
+IoU-matched precision and recall, mAP at IoU >= DETECTION_IOU, mean IoU of the matched boxes;
+the emulator against native, the device against native, and the device against the emulator
+(identical when the host pipeline is byte-identical). Boxes are compared in pixels of the
+network input (IoU does not change under the resize to the original image); a cascade (MTCNN)
+runs on the original images (`detection_comparison` with the results of each run).
 """
 from __future__ import annotations
 
@@ -40,6 +49,10 @@ from .pipeline import (DEFAULT_BATCH, HostRun, OutputRoute, labels_for, is_class
 
 SNR_FLAG_DB = 10.0  # a tensor under 10 dB is flagged ("poor"): its quantization lost the signal
 SNR_GOOD_DB = 20.0  # 20 dB and above is "good"; in between, "fair"
+DETECTION_IOU = 0.5  # boxes match at IoU >= 0.5 (the mAP@0.5 of the VOC benchmark)
+DETECTION_GOOD = 0.95  # the report's colours: mAP, recall, precision >= 0.95 good, >= 0.8 fair
+DETECTION_FAIR = 0.8
+RUNS = {"native": "native (SdkNative)", "emulator": "emulator (SdkNumeric)", "device": "device"}
 
 
 # ==== metrics (computed by emulator.analysis.metrics; presented here) ============================
@@ -252,6 +265,76 @@ def check_byte_identity(runner, host: HostRun, ref_outputs: dict, ref_layers: di
     return checks
 
 
+# ==== detectors ==================================================================================
+
+@dataclass
+class DetectionComparison:
+    """The boxes of each run ("native", "emulator", "device": one Result per image) and how they
+    agree (module doc). `images` are the RGB uint8 images the boxes are in the pixels of (for the
+    report's overlays)."""
+
+    postprocess: str
+    iou_threshold: float
+    runs: dict[str, list]  # run -> [host_app.postprocess.Result]
+    agreements: list  # [host_app.postprocess.Agreement]
+    images: list = field(default_factory=list, repr=False)
+
+    def against_native(self) -> list:
+        """The agreements the --min-map / --min-recall gates judge: each run against native."""
+        return [a for a in self.agreements if a.reference == RUNS["native"]]
+
+    def gate(self, min_map: float | None, min_recall: float | None) -> list[str]:
+        """Why the thresholds fail (empty: they pass)."""
+        out = []
+        for a in self.against_native():
+            if min_map is not None and a.map < min_map:
+                out.append(f"detections: {a.label}: mAP@{a.iou_threshold:g} {a.map:.3f} is below "
+                           f"--min-map {min_map:g}")
+            if min_recall is not None and a.recall < min_recall:
+                out.append(f"detections: {a.label}: recall {a.recall:.3f} "
+                           f"({a.matched}/{a.reference_boxes} boxes) is below --min-recall "
+                           f"{min_recall:g}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"postprocess": self.postprocess, "iou_threshold": self.iou_threshold,
+                "agreements": [a.to_dict() for a in self.agreements],
+                "runs": {run: [r.to_dict() for r in results]
+                         for run, results in self.runs.items()}}
+
+
+def detection_status(*values: float) -> str:
+    """"good", "fair" or "poor": the lowest of the values (mAP, recall, precision) against
+    DETECTION_GOOD / DETECTION_FAIR (the report's colours only; the exit code follows --min-map
+    / --min-recall)."""
+    worst = min(values)
+    return "good" if worst >= DETECTION_GOOD else "fair" if worst >= DETECTION_FAIR else "poor"
+
+
+def detection_comparison(post, runs: dict[str, list], images: list | None = None,
+                         iou_threshold: float = DETECTION_IOU) -> DetectionComparison:
+    """The agreement of the runs of a detector (keys of RUNS): the emulator and the device
+    against native, the device against the emulator."""
+    from .postprocess import agreement
+
+    pairs = [("emulator", "native"), ("device", "native"), ("device", "emulator")]
+    agreements = [agreement(runs[ref], runs[test], reference=RUNS[ref], test=RUNS[test],
+                            iou_threshold=iou_threshold)
+                  for test, ref in pairs if test in runs and ref in runs]
+    return DetectionComparison(str(post), iou_threshold, runs, agreements, list(images or []))
+
+
+def input_image(x: np.ndarray) -> np.ndarray:
+    """A pre-processed network input shown as an RGB uint8 image (min..max -> 0..255)."""
+    x = np.asarray(x, np.float64)
+    lo, hi = float(x.min()), float(x.max())
+    img = np.zeros(x.shape, np.uint8) if hi <= lo else \
+        np.round((x - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    return img
+
+
 # ==== the comparison =============================================================================
 
 @dataclass
@@ -271,6 +354,7 @@ class Comparison:
     # arrays for plots (not serialized): {output: {"native", "quantized"} at the stream tensor}
     arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     calibration: dict | None = None
+    detections: DetectionComparison | None = None  # detectors (module doc)
 
     @property
     def byte_identical(self) -> bool:
@@ -311,6 +395,7 @@ class Comparison:
                         for m in self.metrics],
             "per_image": [self.image_row(i, num) for i in range(len(self.batch))],
             "labels": self.labels, "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+            "detections": self.detections.to_dict() if self.detections is not None else None,
         }
 
     def image_row(self, i: int, num=float) -> dict[str, Any]:
@@ -333,8 +418,11 @@ class Comparison:
 
 
 def compare(runner, device, batch: InputBatch, har: str = "", device_name: str = "",
-            preprocess: str = "", batch_size: int = DEFAULT_BATCH) -> Comparison:
-    """Runs host / numeric / native on the batch and compares them (module doc)."""
+            preprocess: str = "", batch_size: int = DEFAULT_BATCH,
+            postprocess=None) -> Comparison:
+    """Runs host / numeric / native on the batch and compares them (module doc). With a
+    detector `postprocess` (host_app.postprocess, bound to the runner; not a cascade), the box
+    agreement of the three runs too."""
     from emulator import SdkNative, SdkNumeric
 
     routes = output_routes(runner)
@@ -377,8 +465,18 @@ def compare(runner, device, batch: InputBatch, har: str = "", device_name: str =
             "channels": np.int64(native_stream.shape[-1]) if native_stream.ndim > 1 else np.int64(1),
             "tensor": route.source,
         }
+    detections = None
+    if postprocess is not None and postprocess.detector and not postprocess.needs_images:
+        t = time.perf_counter()
+        hw = tuple(int(v) for v in batch.x.shape[1:3])  # boxes in pixels of the network input
+        runs = {run: postprocess.apply(outs, hw, resize="stretch")
+                for run, outs in (("native", native_outputs), ("emulator", ref_outputs),
+                                  ("device", host.outputs))}
+        detections = detection_comparison(postprocess, runs, [input_image(v) for v in batch.x])
+        timings["post-processing"] = time.perf_counter() - t
     return Comparison(
         network=runner.hn.name, har=har, batch=batch, streams=runner.get_stream_infos(),
         descriptions=host.descriptions, host_ops=host_ops, checks=checks, metrics=metrics,
         labels=labels, device=device_name or type(device).__name__, timings=timings,
-        preprocess=preprocess, arrays=arrays, calibration=runner.metadata.get("calibration"))
+        preprocess=preprocess, arrays=arrays, calibration=runner.metadata.get("calibration"),
+        detections=detections)

@@ -20,7 +20,8 @@ from emulator.files import atomic_write
 
 from emulator.analysis import metrics
 
-from .compare import SNR_FLAG_DB, SNR_GOOD_DB, Comparison, snr_status
+from .compare import (DETECTION_FAIR, DETECTION_GOOD, RUNS, SNR_FLAG_DB, SNR_GOOD_DB, Comparison,
+                      detection_status, snr_status)
 from .console import fmt_db, fmt_num
 
 MAX_SCATTER_POINTS = 40_000
@@ -171,6 +172,77 @@ def _worst_first(c: Comparison) -> list[int]:
     return sorted(range(len(c.batch)), key=key)
 
 
+OVERLAY_SIZE = 176  # px, the longest side of the report's detection overlays
+OVERLAY_COLORS = {"native": (60, 190, 60), "device": (220, 40, 220)}  # BGR: green, magenta
+
+
+def overlay_uri(image: np.ndarray | None, layers: list, size: int = OVERLAY_SIZE) -> str | None:
+    """The image (RGB / grey uint8) scaled to `size` with each (Result, BGR colour) of `layers`
+    drawn on it, as a PNG data URI."""
+    if image is None:
+        return None
+    import copy
+
+    import cv2
+
+    from .postprocess import draw
+
+    h, w = image.shape[:2]
+    f = size / max(h, w)
+    img = cv2.resize(np.ascontiguousarray(image), (max(1, round(w * f)), max(1, round(h * f))),
+                     interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+    img = img if img.ndim == 2 else img[..., ::-1]  # RGB -> BGR for OpenCV
+    for result, color in layers:
+        scaled = copy.deepcopy(result)
+        for d in scaled.detections:
+            d.box = tuple(v * f for v in d.box)
+            d.keypoints = None if d.keypoints is None else np.asarray(d.keypoints) * f
+        thick = 2 if color == OVERLAY_COLORS["native"] else 1
+        img = draw(img, scaled, color=color, labels=False, keypoints=False, thickness=thick)
+    ok, buf = cv2.imencode(".png", img)
+    return png_data_uri(buf.tobytes()) if ok else None
+
+
+_DETECTION_CSS = {"good": "pass", "fair": "warn", "poor": "fail"}
+
+
+def detection_context(c: Comparison) -> dict | None:
+    """The report's detection section: a card per agreement, per image the boxes of native and
+    the device drawn over the image, the counts and IoUs, worst first."""
+    d = c.detections
+    if d is None:
+        return None
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    cards = [{"label": a.label, "status": _DETECTION_CSS[detection_status(a.map, a.recall)],
+              "recall_status": _DETECTION_CSS[detection_status(a.recall)],
+              "precision_status": _DETECTION_CSS[detection_status(a.precision)],
+              "map": pct(a.map), "precision": pct(a.precision), "recall": pct(a.recall),
+              "mean_iou": "-" if a.mean_iou is None else f"{a.mean_iou:.3f}",
+              "matched": a.matched, "reference": a.reference_boxes, "test": a.test_boxes,
+              "gated": a.reference == RUNS["native"]}
+             for a in d.agreements]
+    device = next((a for a in d.agreements
+                   if a.test == RUNS["device"] and a.reference == RUNS["native"]), None)
+    runs = list(d.runs)
+    rows = []
+    for i, name in enumerate(c.batch.names):
+        counts = {run: len(d.runs[run][i].detections) for run in runs}
+        p = device.per_image[i] if device is not None else {}
+        miss = max(counts.get("native", 0), counts.get("device", 0)) - p.get("matched", 0)
+        rows.append({"name": name, "counts": counts, "matched": p.get("matched", 0),
+                     "min_iou": "-" if p.get("min_iou") is None else f"{p['min_iou']:.3f}",
+                     "ok": miss == 0, "key": (-miss, p.get("min_iou") or 1.0, i),
+                     "thumb": overlay_uri(d.images[i] if i < len(d.images) else None,
+                                          [(d.runs[run][i], OVERLAY_COLORS[run])
+                                           for run in ("native", "device") if run in d.runs])})
+    rows.sort(key=lambda r: r["key"])
+    return {"spec": d.postprocess, "iou": d.iou_threshold, "cards": cards, "runs": runs,
+            "rows": rows, "good": DETECTION_GOOD, "fair": DETECTION_FAIR}
+
+
 def build_context(c: Comparison, command: str = "") -> dict:
     """Everything the template shows, as plain values."""
     from . import __version__
@@ -244,7 +316,7 @@ def build_context(c: Comparison, command: str = "") -> dict:
         "outputs": outputs, "streams": streams, "images": images,
         "metric_columns": c.metrics, "calibration": calibration,
         "calibration_images": cal.get("images"),
-        "snr_flag": SNR_FLAG_DB, "snr_good": SNR_GOOD_DB,
+        "snr_flag": SNR_FLAG_DB, "snr_good": SNR_GOOD_DB, "detections": detection_context(c),
         "fmt_num": fmt_num, "fmt_db": fmt_db,
     }
 
