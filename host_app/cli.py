@@ -997,6 +997,37 @@ def _write_annotated(images, results, paths) -> None:
             raise _write_failed(p, e) from None
 
 
+@dataclass
+class _InferSetup:
+    runner: object
+    target: str
+    where: str  # the target in words
+    shape: list
+    preprocess: object
+    postprocess: object
+
+
+def _infer_setup(args, har: Path, chip: str, given_post) -> _InferSetup:
+    """What infer runs, for images and video alike: the HAR, the target (device by default when
+    it is quantized), its input shape, and the pre- and post-processing."""
+    from .pipeline import load_har, preprocess_for, require_quantized, single_input
+    from .postprocess import postprocess_for
+
+    runner = load_har(har)
+    target = args.target or ("device" if args.device or runner.quantized_params is not None
+                             else "native")
+    if target not in ("native", "fp-optimized"):
+        require_quantized(runner, har, "--device" if args.device and not args.target
+                          else f"--target {target}")
+    _, shape = single_input(runner)
+    spec = preprocess_for(runner, args.preprocess)
+    post = postprocess_for(runner, given_post, preprocess=spec, har=har)
+    where = {"device": f"the host pipeline through {chip}",
+             "numeric": "the emulator's bit-exact SdkNumeric", "quantized": "SdkQuantized",
+             "native": "SdkNative (float)", "fp-optimized": "SdkFPOptimized (float)"}[target]
+    return _InferSetup(runner, target, where, shape, spec, post)
+
+
 def cmd_infer(args) -> int:
     from .video import is_video_source
 
@@ -1023,23 +1054,13 @@ def cmd_infer(args) -> int:
 
     from . import console
     from .images import load_inputs
-    from .pipeline import load_har, preprocess_for, require_quantized, single_input
-    from .postprocess import Classify, postprocess_for
+    from .postprocess import Classify
 
-    runner = load_har(har)
-    target = args.target or ("device" if args.device or runner.quantized_params is not None
-                             else "native")
-    if target not in ("native", "fp-optimized"):
-        require_quantized(runner, har, "--device" if args.device and not args.target
-                          else f"--target {target}")
-    _, shape = single_input(runner)
-    spec = preprocess_for(runner, args.preprocess)
-    post = postprocess_for(runner, given_post, preprocess=spec, har=har)
+    setup = _infer_setup(args, har, chip, given_post)
+    runner, target, where, shape = setup.runner, setup.target, setup.where, setup.shape
+    spec, post = setup.preprocess, setup.postprocess
     if given_post is None and post is not None:
         _check_postprocess_files(post, "infer")
-    where = {"device": f"the host pipeline through {chip}",
-             "numeric": "the emulator's bit-exact SdkNumeric", "quantized": "SdkQuantized",
-             "native": "SdkNative (float)", "fp-optimized": "SdkFPOptimized (float)"}[target]
     if post is not None and post.needs_images:
         return _infer_cascade(args, runner, post, spec, target, where, device_spec, save,
                               annotate_dir)
@@ -1201,23 +1222,12 @@ def cmd_infer_video(args) -> int:
         import numpy as np
 
         from . import console
-        from .pipeline import (load_har, open_device, preprocess_for, require_quantized,
-                               single_input)
-        from .postprocess import postprocess_for
+        from .pipeline import open_device
 
-        runner = load_har(har)
-        target = args.target or ("device" if args.device or runner.quantized_params is not None
-                                 else "native")
-        if target not in ("native", "fp-optimized"):
-            require_quantized(runner, har, "--device" if args.device and not args.target
-                              else f"--target {target}")
-        _, shape = single_input(runner)
-        spec = preprocess_for(runner, args.preprocess)
-        post = postprocess_for(runner, given_post, preprocess=spec, har=har)
+        setup = _infer_setup(args, har, chip, given_post)
+        runner, target, where, shape = setup.runner, setup.target, setup.where, setup.shape
+        spec, post = setup.preprocess, setup.postprocess
         annotate = postprocess_annotator(post) if post is not None else runner_annotator(runner)
-        where = {"device": f"the host pipeline through {chip}",
-                 "numeric": "the emulator's bit-exact SdkNumeric", "quantized": "SdkQuantized",
-                 "native": "SdkNative (float)", "fp-optimized": "SdkFPOptimized (float)"}[target]
         w, h = reader.frame_size
         count = min(filter(None, (args.max_frames, reader.frame_count)), default=None)
         console.note(f"'{runner.hn.name}' on {console.escape(reader.name)} ({w}x{h}, "

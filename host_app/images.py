@@ -30,6 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import UsageError
+from .postprocess.spec import split_items
 from .presets import PRESETS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm",
@@ -79,23 +80,6 @@ class Preprocess:
         return y.astype(np.float32, copy=False)
 
 
-def _split_items(text: str) -> list[str]:
-    """Split on commas that are not inside brackets."""
-    items, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        if ch == "," and depth == 0:
-            items.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    items.append(cur)
-    return [i.strip() for i in items]
-
-
 def _number(tok: str, where: str) -> float:
     tok = tok.strip()
     m = re.fullmatch(r"([^/]+)/([^/]+)", tok)
@@ -125,7 +109,7 @@ def parse_preprocess(text: str) -> Preprocess:
 def _parse_items(text: str, preset: str | None) -> Preprocess:
     where = f"--preprocess '{text}'"
     fields: dict = {}
-    for item in _split_items(text):
+    for item in split_items(text):
         key, sep, value = item.partition(":")
         key, value = key.strip().lower(), value.strip()
         if not sep or not value:

@@ -135,7 +135,9 @@ def file_kind(path: str | os.PathLike) -> tuple[str, str] | None:
     return "unknown", "data of a kind host-app does not know"
 
 
-def _stat_key(p: Path) -> tuple[int, int] | None:
+def file_identity(p: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, None when there is none: what makes two spellings
+    the same file."""
     try:
         st = p.stat()
     except OSError:
@@ -179,10 +181,10 @@ def output_file(text: str | os.PathLike, flag: str, kind: str | None = None, *,
     p = Path(text)
     if p.is_dir():
         raise UsageError(f"{flag} '{p}' is a directory; give a file name inside it")
-    out_key = _stat_key(p)
+    out_key = file_identity(p)
     if out_key is not None:
         for src, what in _input_files(inputs):
-            if _stat_key(src) == out_key:
+            if file_identity(src) == out_key:
                 same = "" if os.path.normpath(src) == os.path.normpath(p) else f" ('{src}')"
                 raise UsageError(f"{flag} '{p}' is {what}{same}; writing it would destroy an input "
                                  f"of this command. Give another path (--force does not override "
@@ -192,9 +194,9 @@ def output_file(text: str | os.PathLike, flag: str, kind: str | None = None, *,
     except OSError as e:
         raise UsageError(f"{flag} '{p}': cannot create its directory '{p.parent}' "
                          f"({e.strerror or e}); give a writable location") from None
-    here = (_stat_key(p.parent), p.name)
+    here = (file_identity(p.parent), p.name)
     for other_flag, other in taken:
-        if other is not None and (_stat_key(other.parent), other.name) == here:
+        if other is not None and (file_identity(other.parent), other.name) == here:
             raise UsageError(f"{flag} '{p}' and {other_flag} '{other}' name the same file; give "
                              f"each its own path")
     if kind is not None:

@@ -278,14 +278,6 @@ def _video_kind(path: Path) -> bool:
             or head[:4] == b"\x1aE\xdf\xa3")
 
 
-def _stat_key(p: Path) -> tuple[int, int] | None:
-    try:
-        st = p.stat()
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
 class _Sink:
     """Where annotated frames go; `finish` makes them the output, `abort` leaves the old one."""
 
@@ -478,7 +470,7 @@ def open_output(output: str | os.PathLike, reader: VideoReader | None = None, *,
     once (the frame size is known), so a codec / container OpenCV cannot write is a UsageError
     now, not after the model has loaded. Use it as a context manager: leaving the block without
     `finish()` (run_video calls it) leaves the old output as it was."""
-    from .outputs import file_kind, output_file
+    from .outputs import file_identity, file_kind, output_file
 
     p = Path(output)
     inputs = [(Path(s), what) for s, what in inputs if s is not None]
@@ -496,9 +488,9 @@ def open_output(output: str | os.PathLike, reader: VideoReader | None = None, *,
         except OSError as e:
             raise UsageError(f"{_FLAG} '{p}': cannot create the folder ({e.strerror or e}); give "
                              f"a writable location") from None
-        here = _stat_key(p)
+        here = file_identity(p)
         for src, what in inputs:
-            if FRAME_PATTERN.fullmatch(src.name) and _stat_key(src.parent) == here:
+            if FRAME_PATTERN.fullmatch(src.name) and file_identity(src.parent) == here:
                 raise UsageError(f"{_FLAG} '{p}' holds '{src.name}', {what}; writing frames there "
                                  f"would destroy it. Give another folder (--force does not "
                                  f"override this)")
