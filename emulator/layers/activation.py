@@ -86,7 +86,9 @@ class Activation(LayerKind):
         return activation_unit.numeric(q, layer.name, K.centred_acc(ins[0], tin.zp, tin.bits))
 
     def fake_quant(self, f, layer, ins):
-        return activation_unit.fake_quant(f, layer, f.centred64(ins[0], f.tensor(f.source(layer))))
+        tin = f.tensor(f.source(layer))
+        return activation_unit.fake_quant(f, layer, None, inputs=[ins[0]],
+                                          acc_fn=lambda x: f.ste_centred(x, tin))
 
     def check(self, c, layer):
         activation_unit.check(c, layer, np.float64(c.tq[c.source(layer)].scale))

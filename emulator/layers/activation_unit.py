@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from .._lazy import kernels as K
-from .._lazy import tf
 from ..hn import Layer
 from ..numerics.activations import CLAMP_ACTS, LUT_ACTS, SLOPE_ACTS, build_lut
 from ..numerics.params import (LUT_SIZE, PRE_ACT_BITS, TensorQ, derive_rescale,
@@ -87,28 +86,39 @@ def numeric(q: Any, name: str, acc):
     return K.requantize(acc, M, r, out.zp, q.get(name, "act_lo"), q.get(name, "act_hi"), out.bits)
 
 
-def fake_quant(f: Any, layer: Layer, acc):
-    """The unit in float64 on a float64 tensor holding the integer accumulator: the stored
-    M * 2^-r, floor(v + 1/2) straight-through, clamps; tables evaluate the activation on the
-    16-bit pre-activation grid. Returns the dequantized float32 output."""
+def fake_quant(f: Any, layer: Layer, acc, bias=None, inputs: list | None = None, acc_fn=None,
+               key: str | None = None):
+    """The unit on the integer accumulator, as one fused op of the context (f.unit / f.table):
+    float64 on the same grids with the stored (or, while QFT trains the scales, the re-derived)
+    M * 2^-r, floor(v + 1/2) straight-through, clamps; tables take the stored table's code, with
+    the activation's derivative as gradient. Returns the dequantized float32 output.
+
+    acc: a float32 / float64 tensor holding the exact integer accumulator, or None with `inputs`
+    and `acc_fn` (acc = acc_fn(*inputs), computed inside the fused op: the centring of the
+    inputs fuses with the unit); bias: added to acc (numpy integers or a trained tensor); key:
+    names the fused op (default the layer's name; another acc_fn of the same layer needs its
+    own)."""
     from ..float_ops import activation_fn
 
     name = layer.name
-    f64 = np.float64
     out = f.tensor(name)
-    m = f.m_eff(name)
+    if acc_fn is None:
+        inputs, acc_fn = [acc], _identity
+    m = f.rescale(name, layer)
     if f.has(name, "lut"):
         pre = TensorQ(float(f.get(name, "pre_scale")), int(f.get(name, "pre_zp")), PRE_ACT_BITS)
-        p = tf.clip_by_value(f.floor(acc * m + 0.5) + f64(pre.zp), f64(0), f64(qmax(PRE_ACT_BITS)))
-        xp = (p - f64(pre.zp)) * f64(np.float32(pre.scale))
-        v = activation_fn(layer.activation, xp, leaky_alpha=layer.params.get("leaky_alpha", 0.2))
-        return f.finish(f.round(v / f64(np.float32(out.scale))) + f64(out.zp), name)
+        alpha = layer.params.get("leaky_alpha", 0.2)
+        return f.table(key or name, inputs, acc_fn, m, pre, f.get(name, "lut"),
+                       lambda v: activation_fn(layer.activation, v, leaky_alpha=alpha), out, bias=bias)
     if f.has(name, "M_neg"):
-        mn = f.m_eff(name, "M_neg", "r_neg")
-        code = tf.where(acc >= 0, f.floor(acc * m + 0.5), f.floor(acc * mn + 0.5))
-        return f.finish(code + f64(out.zp), name)
-    return f.finish(f.floor(acc * m + 0.5) + f64(out.zp), name,
-                    f.get(name, "act_lo").astype(f64), f.get(name, "act_hi").astype(f64))
+        return f.unit(key or name, inputs, acc_fn, m, out, bias=bias,
+                      m_neg=f.rescale(name, layer, "M_neg", "r_neg"))
+    return f.unit(key or name, inputs, acc_fn, m, out, f.get(name, "act_lo"), f.get(name, "act_hi"),
+                  bias=bias)
+
+
+def _identity(a):
+    return a
 
 
 def fields(layer: Layer) -> dict[str, tuple[tuple, tuple | None, bool]]:

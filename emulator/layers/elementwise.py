@@ -43,10 +43,13 @@ class AddSub(LayerKind):
 
     def fake_quant(self, f, layer, ins):
         A = f.get(layer.name, "ew_mult").astype(np.float64)
-        xa = f.centred64(ins[0], f.tensor(f.source(layer)))
-        xb = f.centred64(ins[1], f.tensor(f.source(layer, 1)))
-        acc = xa * A[0] - xb * A[1] if layer.type == "ew_sub" else xa * A[0] + xb * A[1]
-        return activation_unit.fake_quant(f, layer, acc)
+        ta, tb = f.tensor(f.source(layer)), f.tensor(f.source(layer, 1))
+        sign = -1.0 if layer.type == "ew_sub" else 1.0
+
+        def acc_fn(a, b):
+            return f.ste_centred(a, ta) * A[0] + f.ste_centred(b, tb) * (sign * A[1])
+
+        return activation_unit.fake_quant(f, layer, None, inputs=list(ins[:2]), acc_fn=acc_fn)
 
     def fields(self, layer):
         return {"ew_mult": (I64, (2,), True)}
@@ -90,9 +93,9 @@ class Mult(LayerKind):
         return activation_unit.numeric(q, layer.name, K.ew_mult_acc(ins[0], ta.zp, ins[1], tb.zp))
 
     def fake_quant(self, f, layer, ins):
-        xa = f.centred64(ins[0], f.tensor(f.source(layer)))
-        xb = f.centred64(ins[1], f.tensor(f.source(layer, 1)))
-        return activation_unit.fake_quant(f, layer, xa * xb)
+        ta, tb = f.tensor(f.source(layer)), f.tensor(f.source(layer, 1))
+        return activation_unit.fake_quant(f, layer, None, inputs=list(ins[:2]),
+                                          acc_fn=lambda a, b: f.ste_centred(a, ta) * f.ste_centred(b, tb))
 
     def check(self, c, layer):
         ta, tb = c.tq[c.source(layer)], c.tq[c.source(layer, 1)]

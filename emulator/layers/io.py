@@ -38,8 +38,19 @@ class InputLayer(LayerKind):
             lo, hi = np.float32(0.0), qm
         else:
             lo, hi = (np.float32(v) for v in t.limvals)
-        v = tf.minimum(tf.maximum(ins[0], lo), hi) / np.float32(t.scale) + np.float32(t.zp)
-        return f.dequantize(f.round(tf.minimum(tf.maximum(v, np.float32(0.0)), qm)), t)
+        s, z = np.float32(t.scale), np.float32(t.zp)
+
+        def codes(x):
+            return tf.minimum(tf.maximum(x, lo), hi) / s + z
+
+        def fwd(x):
+            return (tf.round(tf.minimum(tf.maximum(codes(x), np.float32(0.0)), qm)) - z) * s
+
+        def bwd(g, x):  # straight-through: 1 where neither clamp is active
+            v = codes(x)
+            return tf.where((x >= lo) & (x <= hi) & (v >= 0.0) & (v <= qm), g, 0.0)
+
+        return f.fused(f"{layer.name}/host_quantize", fwd, bwd, ins[0])
 
 
 class OutputLayer(LayerKind):

@@ -41,9 +41,10 @@ class Normalization(LayerKind):
                                                                            q.get(layer.name, "norm_bias")))
 
     def fake_quant(self, f, layer, ins):
-        xi = f.centred64(ins[0], f.tensor(f.source(layer)))
-        acc = xi * float(1 << NORM_SHIFT) + f.get(layer.name, "norm_bias").astype(np.float64)
-        return activation_unit.fake_quant(f, layer, acc)
+        tin = f.tensor(f.source(layer))
+        acc_fn = lambda x: f.ste_centred(x, tin) * float(1 << NORM_SHIFT)  # noqa: E731
+        return activation_unit.fake_quant(f, layer, None, bias=f.get(layer.name, "norm_bias"),
+                                          inputs=[ins[0]], acc_fn=acc_fn)
 
     def fields(self, layer):
         return {"norm_bias": (I64, (int(layer.output_shape[-1]),), True)}

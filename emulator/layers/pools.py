@@ -96,9 +96,11 @@ class AvgPool(LayerKind):
         name = layer.name
         k, s, pads, idx = self._per_position(f, layer)
         m = f.m_eff(name)[idx][:, :, None]
-        xi = f.centred64(ins[0], f.tensor(f.source(layer)))
-        acc = K.depthwise_op(s, (1, 1), pads)(xi, np.ones((k[0], k[1], int(ins[0].shape[-1]), 1)))
-        return f.finish(f.floor(acc * m + 0.5) + np.float64(f.tensor(name).zp), name)
+        tin = f.tensor(f.source(layer))
+        dt = K.exact_dtype(tin.max_centred * k[0] * k[1]) or tf.float64
+        ones = tf.ones((k[0], k[1], int(ins[0].shape[-1]), 1), dt)
+        acc = K.depthwise_op(s, (1, 1), pads)(f.centred(ins[0], tin, dt), ones)
+        return f.requantize(name, acc, m, f.tensor(name))
 
     def fields(self, layer):
         n = len(np.unique(pool_geometry(layer)[3]))
@@ -139,8 +141,9 @@ class GlobalAvgPool(LayerKind):
                            layer)
 
     def fake_quant(self, f, layer, ins):
-        xi = f.centred64(ins[0], f.tensor(f.source(layer)))
-        return reshape_out(activation_unit.fake_quant(f, layer, tf.reduce_sum(xi, axis=[1, 2])), layer)
+        tin = f.tensor(f.source(layer))
+        acc_fn = lambda x: tf.reduce_sum(f.ste_centred(x, tin), axis=[1, 2])  # noqa: E731
+        return reshape_out(activation_unit.fake_quant(f, layer, None, inputs=[ins[0]], acc_fn=acc_fn), layer)
 
     def check(self, c, layer):
         activation_unit.check(c, layer, self._s_acc(c.tq[c.source(layer)], layer))

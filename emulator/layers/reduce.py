@@ -42,9 +42,9 @@ class ReduceSum(LayerKind):
         return reshape_out(activation_unit.numeric(q, layer.name, acc), layer)
 
     def fake_quant(self, f, layer, ins):
-        xi = f.centred64(ins[0], f.tensor(f.source(layer)))
-        acc = tf.reduce_sum(xi, axis=layer.params["axes"], keepdims=True)
-        return reshape_out(activation_unit.fake_quant(f, layer, acc), layer)
+        tin, axes = f.tensor(f.source(layer)), layer.params["axes"]
+        acc_fn = lambda x: tf.reduce_sum(f.ste_centred(x, tin), axis=axes, keepdims=True)  # noqa: E731
+        return reshape_out(activation_unit.fake_quant(f, layer, None, inputs=[ins[0]], acc_fn=acc_fn), layer)
 
     def check(self, c, layer):
         activation_unit.check(c, layer, np.float64(c.tq[c.source(layer)].scale))

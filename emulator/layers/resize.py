@@ -65,14 +65,18 @@ class Resize(LayerKind):
         out_hw, align, half = _mode(layer)
         if not _bilinear(layer):
             return K.resize_nearest(x, out_hw, align, half)
-        xi = f.centred64(x, f.tensor(f.source(layer)))
+        tin = f.tensor(f.source(layer))
         y0, y1, fy = K.bilinear_taps(int(x.shape[1]), out_hw[0], align, half)
         x0, x1, fx = K.bilinear_taps(int(x.shape[2]), out_hw[1], align, half)
         fy = fy.astype(np.float64)[None, :, None, None]
         fx = fx.astype(np.float64)[None, None, :, None]
-        rows = tf.gather(xi, y0, axis=1) * (256 - fy) + tf.gather(xi, y1, axis=1) * fy
-        acc = tf.gather(rows, x0, axis=2) * (256 - fx) + tf.gather(rows, x1, axis=2) * fx
-        return activation_unit.fake_quant(f, layer, acc)
+
+        def acc_fn(v):
+            xi = f.ste_centred(v, tin)
+            rows = tf.gather(xi, y0, axis=1) * (256 - fy) + tf.gather(xi, y1, axis=1) * fy
+            return tf.gather(rows, x0, axis=2) * (256 - fx) + tf.gather(rows, x1, axis=2) * fx
+
+        return activation_unit.fake_quant(f, layer, None, inputs=[x], acc_fn=acc_fn)
 
     def check(self, c, layer):
         if _bilinear(layer):

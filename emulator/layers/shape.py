@@ -62,8 +62,8 @@ class Concat(LayerKind):
         for i, xv in enumerate(ins):
             if f.has(name, f"in{i}_M"):
                 m = float(f.get(name, f"in{i}_M")) * 2.0 ** -int(f.get(name, f"in{i}_r"))
-                acc = f.centred64(xv, f.tensor(f.source(layer, i)))
-                xv = f.finish(f.floor(acc * m + 0.5) + np.float64(out.zp), name)
+                tin = f.tensor(f.source(layer, i))
+                xv = f.unit(f"{name}/in{i}", [xv], lambda v, t=tin: f.ste_centred(v, t), m, out)
             parts.append(xv)
         return tf.concat(parts, axis=int(layer.params["concat_axis"]))
 

@@ -14,8 +14,8 @@ docs/model-script.md):
                            (weights clipped where configured, bias in the bias mode's precision)
   7. bias correction       IBC, layer by layer, when enabled
   8. finetune              QFT: distillation of the fake-quant network from the float one,
-                           training the weights, when enabled (biases are not trained, so IBC
-                           keeps its use beside it)
+                           training the weights and biases (the weight scales on request),
+                           when enabled (docs/finetune.md)
   9. export                runner.quantized_params, runner.metadata["calibration"] (the summary:
                            what each step did), runner.stream_infos
 Each step logs what it did (logger "emulator.quantization"); long steps show a progress bar on a
