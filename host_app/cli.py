@@ -867,13 +867,18 @@ def _annotate_dir(args) -> Path | None:
     """--annotate DIR: a directory, or a path where one can be made (checked before any work)."""
     if not getattr(args, "annotate", None):
         return None
-    d = Path(args.annotate)
+    return _output_dir(args.annotate, "--annotate", "the annotated images")
+
+
+def _output_dir(text: str, option: str, what: str) -> Path:
+    """A directory an option names, made when missing (UsageError before any work)."""
+    d = Path(text)
     if d.exists() and not d.is_dir():
-        raise UsageError(f"--annotate '{d}' is a file; give a directory for the annotated images")
+        raise UsageError(f"{option} '{d}' is a file; give a directory for {what}")
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UsageError(f"--annotate '{d}': cannot create the directory ({e.strerror or e}); "
+        raise UsageError(f"{option} '{d}': cannot create the directory ({e.strerror or e}); "
                          f"give a writable location") from None
     return d
 
@@ -1452,14 +1457,7 @@ def cmd_keys(args) -> int:
 # ==== demo =======================================================================================
 
 def cmd_demo(args) -> int:
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out '{out}' is a file; give a directory for the demo's files")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--out '{out}': cannot create the directory ({e.strerror or e}); give a "
-                         f"writable location") from None
+    out = _output_dir(args.out, "--out", "the demo's files")
     if args.detector:
         from .demo_detector import run_detector_demo
 

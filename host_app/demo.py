@@ -145,6 +145,18 @@ def _run(step: str, argv: list[str]) -> int:
     return main(argv)
 
 
+def run_steps(steps: list[tuple[str, list[str]]]) -> int:
+    """Each (step, argv) in turn; the first failure is reported and its exit code returned."""
+    from . import console
+
+    for step, argv in steps:
+        code = _run(step, argv)
+        if code != 0:
+            console.error(f"demo step '{step}' failed (exit {code}); see the messages above")
+            return code
+    return 0
+
+
 def _keys(directory: Path) -> Path:
     """The demo's CURVE keys: made once, reused by later runs."""
     if not ((directory / "server.key_secret").is_file() and (directory / "client.key_secret").is_file()):
@@ -200,11 +212,9 @@ def run_demo(out: Path, batch_size: int = 8) -> int:
                                         "--calib-num-batch", str(max(1, n_calib // batch_size)),
                                         "--batch-size", str(batch_size), "-o", str(qhar)]),
     ]
-    for step, argv in steps:
-        code = _run(step, argv)
-        if code != 0:
-            console.error(f"demo step '{step}' failed (exit {code}); see the messages above")
-            return code
+    code = run_steps(steps)
+    if code != 0:
+        return code
     keys = _keys(out / "keys")
     server = _serve(qhar, keys)
     endpoint = server.endpoints[0]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .demo import _keys, _photo, _run, _serve, _write
+from .demo import _keys, _photo, _run, _serve, _write, run_steps
 from .errors import AppError
 
 PHOTOS = ("astronaut", "camera", "grace_hopper", "chelsea")
@@ -83,18 +83,16 @@ def run_detector_demo(out: Path) -> int:
     script.write_text(SCRIPT, encoding="utf-8")
     har, qhar = root / "blazeface.har", root / "blazeface_quantized.har"
     report, js, annotated = root / "report.html", root / "report.json", root / "annotated"
-    for step, argv in [
+    code = run_steps([
         ("1/4 parse the TFLite model (pre- and post-processing recorded)",
          ["parse", str(model), "--name", "blazeface", "--preset", "blazeface", "-o", str(har)]),
         ("2/4 quantize on crops of real photos, 16-bit outputs",
          ["quantize", str(har), "--calib", str(calib), "--batch-size", "8",
           "--calib-num-batch", str(max(1, n_calib // 8)), "--model-script", str(script),
           "-o", str(qhar)]),
-    ]:
-        code = _run(step, argv)
-        if code != 0:
-            console.error(f"demo step '{step}' failed (exit {code}); see the messages above")
-            return code
+    ])
+    if code != 0:
+        return code
     keys = _keys(out / "keys")
     server = _serve(qhar, keys)
     remote = ["--device", server.endpoints[0], "--keys", str(keys)]

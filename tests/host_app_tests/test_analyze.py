@@ -36,14 +36,6 @@ def photos(tmp_path_factory):
     return {"calib": calib, "held": held}
 
 
-@pytest.fixture(scope="module")
-def fer_har(tmp_path_factory):
-    out = tmp_path_factory.mktemp("har") / "fer.har"
-    assert cli.main(["parse", str(ds.fer_model_path()), "--name", "fer", "--preset", "fer",
-                     "-o", str(out)]) == 0
-    return out
-
-
 def test_the_analysis_loop(fer_har, photos, tmp_path, capsys):
     script = tmp_path / "bad.alls"
     script.write_text(BAD)

