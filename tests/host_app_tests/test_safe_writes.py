@@ -28,7 +28,7 @@ import pytest
 
 import data_sources as ds
 from host_app import cli, outputs
-from test_host_app import _run, faces, fer_har, fer_qhar  # noqa: F401  (module fixtures)
+from test_host_app import _run, faces, fer_qhar  # noqa: F401  (module fixtures; fer_har: conftest.py)
 
 REPO = Path(__file__).resolve().parents[2]
 
