@@ -23,7 +23,6 @@ sys.path.insert(0, os.path.dirname(__file__))  # `import data_sources` from any 
 
 import data_sources as ds  # noqa: E402
 
-PNET_INPUT = (96, 128, 3)  # PNet is fully convolutional; this is the size the tests parse it at
 
 
 # --- raw models --------------------------------------------------------------------------
@@ -57,7 +56,7 @@ def blazeface_path():
 
 @pytest.fixture(scope="session")
 def mtcnn_images_pnet():
-    return ds.mtcnn_inputs(8, PNET_INPUT[:2], seed=1)
+    return ds.mtcnn_inputs(8, ds.PNET_INPUT[:2], seed=1)
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +95,7 @@ def mnist():
 def pnet_runner(pnet_keras):
     from emulator import parse_keras
 
-    return parse_keras(pnet_keras, net_name="pnet", input_shape=PNET_INPUT)
+    return parse_keras(pnet_keras, net_name="pnet", input_shape=ds.PNET_INPUT)
 
 
 @pytest.fixture(scope="session")

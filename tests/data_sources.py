@@ -46,6 +46,7 @@ def package_file(dist: str, relpath: str) -> pathlib.Path:
 
 # --- models ----------------------------------------------------------------------------------
 
+PNET_INPUT = (96, 128, 3)  # PNet is fully convolutional; this is the size the tests parse it at
 _MTCNN_INPUT = {"pnet": (None, None, None, 3), "rnet": (None, 24, 24, 3), "onet": (None, 48, 48, 3)}
 
 

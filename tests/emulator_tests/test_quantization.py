@@ -482,10 +482,8 @@ def test_stream_infos_of_onet_and_fer(onet_q, fer_q):
 
 @pytest.mark.slow
 def test_stream_infos_spatial_outputs_and_16_bit(pnet_keras):
-    from conftest import PNET_INPUT
-
-    r = parse_keras(pnet_keras, net_name="pnet", input_shape=PNET_INPUT)
-    imgs = ds.mtcnn_inputs(32, PNET_INPUT[:2], seed=1)
+    r = parse_keras(pnet_keras, net_name="pnet", input_shape=ds.PNET_INPUT)
+    imgs = ds.mtcnn_inputs(32, ds.PNET_INPUT[:2], seed=1)
     run_quantization_from_np(r, imgs, 1, 32, config={"input_layer1": {"precision_mode": "a16_w16"},
                                                      "output_layer1": {"precision_mode": "a16_w16"}})
     infos = r.get_stream_infos()
