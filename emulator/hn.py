@@ -308,7 +308,9 @@ PRECISION_MODE_RE = re.compile(r"^a(8|16)_w(4|8|16)(?:_a(8|16))?$")
 # the keys of layer.quantization_params the quantization toolchain reads (a model script's
 # quantization_param / activation_clipping / weights_clipping, or run_quantization_from_np(config=))
 QUANTIZATION_KEYS = ("precision_mode", "bias_mode", "quantization_groups", "force_range_in",
-                     "force_range_out", "activation_clipping", "weights_clipping")
+                     "force_range_out", "range_margin", "activation_clipping", "weights_clipping")
+# range_margin: the calibrated output range times this (headroom for values calibration missed)
+RANGE_MARGIN_MIN, RANGE_MARGIN_MAX = 1.0, 64.0
 CLIPPING_MODES = {"activation_clipping": ("manual", "percentile"),
                   "weights_clipping": ("manual", "percentile", "mmse")}
 
@@ -329,6 +331,9 @@ def quantization_value_problem(key: str, v: Any) -> str | None:
         if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_real(x) for x in v)
                 and all(math.isfinite(x) for x in v) and v[0] < v[1]):
             return f"'{key}' = {_short(v)} must be [lo, hi] with finite lo < hi"
+    elif key == "range_margin":
+        if not (_is_real(v) and RANGE_MARGIN_MIN <= v <= RANGE_MARGIN_MAX):
+            return f"'range_margin' = {_short(v)} must be a number in [{RANGE_MARGIN_MIN:g}, {RANGE_MARGIN_MAX:g}]"
     elif key in CLIPPING_MODES:
         if not (isinstance(v, dict) and set(v) <= {"mode", "values"} and v.get("mode") in CLIPPING_MODES[key]):
             return (f"'{key}' = {_short(v)} must be {{'mode': {' | '.join(CLIPPING_MODES[key])}, "

@@ -29,9 +29,8 @@ from .errors import AppError
 PHOTOS = ("astronaut", "camera", "grace_hopper", "chelsea")
 CALIB_PHOTOS = ("astronaut", "camera", "grace_hopper", "chelsea", "coffee", "rocket")
 CALIB_CROPS = 4  # crops per calibration photo
-SCRIPT = ("# the seed's FAQ: detector outputs of very different ranges (scores, boxes) in 16 bits:\n"
-          "# the four heads (their concats need the same width on every input)\n"
-          "quantization_param([conv13, conv19, conv20, conv21], precision_mode=a16_w16)\n"
+SCRIPT = ("# the seed's FAQ: detector outputs of very different ranges (scores, boxes) in 16 bits;\n"
+          "# it reaches the four head convs that feed the output concats\n"
           "quantization_param(output_layer*, precision_mode=a16_w16)\n")
 
 

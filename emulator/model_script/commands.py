@@ -13,7 +13,7 @@ import dataclasses
 import math
 from typing import Any, Callable, Protocol, Sequence
 
-from ..hn import BIAS_MODES, PRECISION_MODE_RE
+from ..hn import BIAS_MODES, PRECISION_MODE_RE, RANGE_MARGIN_MAX, RANGE_MARGIN_MIN
 from .errors import close_names
 from .parser import ListValue, Name, Number, Value
 
@@ -134,6 +134,14 @@ def numbers(key: str, length: int | None = None) -> Check:
     return check
 
 
+def range_margin(ctx: Context, node: Value) -> float:
+    x = _number(ctx, node, "range_margin")
+    if not RANGE_MARGIN_MIN <= x <= RANGE_MARGIN_MAX:
+        raise ctx.fail(f"range_margin={node.to_source()} must be in [{RANGE_MARGIN_MIN:g}, "
+                       f"{RANGE_MARGIN_MAX:g}] (1: the calibrated range as it is; 2: one bit of headroom)", node)
+    return x
+
+
 def value_range(key: str) -> Check:
     """[lo, hi]: two finite numbers, lo < hi."""
     pair = numbers(key, 2)
@@ -180,6 +188,7 @@ COMMANDS: dict[str, Signature | Features] = {
             Param("quantization_groups", integer("quantization_groups", 1, 4), doc="1..4"),
             Param("force_range_in", value_range("force_range_in"), doc="[lo, hi]"),
             Param("force_range_out", value_range("force_range_out"), doc="[lo, hi]"),
+            Param("range_margin", range_margin, doc=f"{RANGE_MARGIN_MIN:g}..{RANGE_MARGIN_MAX:g}"),
         ),
         need_keyword=True),
     "normalization": Signature(

@@ -26,7 +26,7 @@ class CompiledScript:
 
     layers: {bare layer name: {key: value}} in the network's order, after "later wins": keys
       precision_mode (str), bias_mode (str), quantization_groups (int), force_range_in /
-      force_range_out ([lo, hi] floats), activation_clipping ({"mode", "values"}),
+      force_range_out ([lo, hi] floats), range_margin (float), activation_clipping ({"mode", "values"}),
       weights_clipping ({"mode", "values": [...] or None}).
     layer_lines: {bare layer name: {key: line of the statement that set it}}.
     normalizations: [(assigned name, mean, std, line)] in order.

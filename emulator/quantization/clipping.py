@@ -2,6 +2,10 @@
 values otherwise spends most codes on nothing), and weights clipped before they are quantized.
 
 Activation (per layer, on the calibrated [min, max] of its output):
+  range_margin = F                  [min(lo, 0) F, max(hi, 0) F] (applied first): headroom for
+                                    values beyond what the calibration set reached (a regression
+                                    head sees a few values per image, and 64 images do not reach
+                                    its tails)
   force_range_out = [lo, hi]        the range is [lo, hi], whatever calibration saw
   force_range_in  = [lo, hi]        the range of the layer's input tensor is [lo, hi]
   activation_clipping manual        the range is [lo, hi] intersected with the calibrated one
@@ -40,6 +44,12 @@ def clip_ranges(hn: HNGraph, stats: dict, configs: dict, samples: dict[str, np.n
     done: dict[str, str] = {}
     for layer in hn.topological():
         cfg = configs[layer.name]
+        if cfg.range_margin != 1.0 and layer.name in stats:
+            lo, hi = (float(v) for v in stats[layer.name])
+            new = [min(lo, 0.0) * cfg.range_margin, max(hi, 0.0) * cfg.range_margin]
+            stats[layer.name] = np.array(new, np.float64)
+            done[layer.name] = f"range_margin {cfg.range_margin:g}: [{lo:.4g}, {hi:.4g}] -> " \
+                               f"[{new[0]:.4g}, {new[1]:.4g}]"
         clip = cfg.activation_clipping
         if clip and layer.name in stats:
             lo, hi = (float(v) for v in stats[layer.name])

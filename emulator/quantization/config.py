@@ -9,6 +9,9 @@ layer's quantization_params, validated, and the effective config of a layer (doc
   quantization_groups  1..4 weight scales per layer (contiguous groups of output channels)
   force_range_in       [lo, hi]: the range of the layer's input tensor, instead of calibration
   force_range_out      [lo, hi]: the range of its output tensor
+  range_margin         F in [1, 64]: its calibrated output range times F (zero kept inside), so
+                       that values the calibration set did not reach are not clipped; F = 2
+                       spends one bit on headroom (cheap at 16 bits, 6 dB of resolution at 8)
   activation_clipping  {"mode": manual | percentile, "values": [lo, hi]}: its output range
                        clipped (manual: to [lo, hi]; percentile: to those percentiles of its
                        calibration values)
@@ -30,7 +33,7 @@ from ..quant_errors import QuantizationConfigError
 
 DEFAULTS = {"precision_mode": "a8_w8", "bias_mode": "single_scale_decomposition",
             "quantization_groups": 1, "force_range_in": None, "force_range_out": None,
-            "activation_clipping": None, "weights_clipping": None}  # when nothing sets them
+            "range_margin": 1.0, "activation_clipping": None, "weights_clipping": None}  # when nothing sets them
 CONFIG_KEYS = QUANTIZATION_KEYS
 
 
@@ -55,6 +58,7 @@ class LayerConfig:
     quantization_groups: int
     force_range_in: list | None = None
     force_range_out: list | None = None
+    range_margin: float = 1.0
     activation_clipping: dict | None = None
     weights_clipping: dict | None = None
     explicit_mode: bool = False
@@ -83,22 +87,45 @@ class LayerConfig:
         return {k: getattr(self, k) for k in CONFIG_KEYS}
 
 
+def _chip_producer(hn: HNGraph, name: str) -> str:
+    """The on-chip layer that writes tensor `name` (back through host ops and layers that keep
+    their input's tensor)."""
+    while hn.layers[name].type in HOST_OPS + PASSTHROUGH and hn.layers[name].input:
+        name = hn.layers[name].input[0]
+    return name
+
+
+def _concat_feeders(hn: HNGraph, name: str) -> list[str]:
+    """The on-chip producers of a concat's inputs (through nested concats): they must share its
+    width, so an output's precision mode reaches them too."""
+    out = []
+    for src in hn.layers[name].input:
+        p = _chip_producer(hn, src)
+        out.extend(_concat_feeders(hn, p) if hn.layers[p].type == "concat" else [p])
+    return out
+
+
 def layer_config(hn: HNGraph, layer: Layer) -> LayerConfig:
     """The effective config of a layer: its own entries, over those of the output layers it
     produces (directly or through layers that keep its tensor and host ops: the seed's
-    `quantization_param(output_layer*, precision_mode=a16_w16)`), over the defaults."""
+    `quantization_param(output_layer*, precision_mode=a16_w16)`), over the defaults. When that
+    producer is a concat, the output's precision mode also reaches the layers feeding the concat
+    (a concat's inputs share its width: detector heads concatenate per-scale convs)."""
     cfg = dict(DEFAULTS)
     explicit = False
     for out in hn.layers.values():
         if out.type != "output_layer":
             continue
-        name = out.input[0]
-        while hn.layers[name].type in HOST_OPS + PASSTHROUGH and hn.layers[name].input:
-            name = hn.layers[name].input[0]
+        name = _chip_producer(hn, out.input[0])
         if name == layer.name:
             own = {k: v for k, v in out.quantization_params.items() if k in CONFIG_KEYS}
-            explicit = explicit or "precision_mode" in own
-            cfg.update(own)
+        elif hn.layers[name].type == "concat" and "precision_mode" in out.quantization_params \
+                and layer.name in _concat_feeders(hn, name):
+            own = {"precision_mode": out.quantization_params["precision_mode"]}
+        else:
+            continue
+        explicit = explicit or "precision_mode" in own
+        cfg.update(own)
     own = {k: v for k, v in layer.quantization_params.items() if k in CONFIG_KEYS}
     cfg.update(own)
     return LayerConfig(**{**cfg, "precision_mode": str(cfg["precision_mode"]),
@@ -120,7 +147,7 @@ def validate_entry(where: str, entry: Mapping[str, Any]) -> dict:
         problem = quantization_value_problem(k, v)
         if problem:
             raise QuantizationConfigError(f"{where}: {problem}")
-        out[k] = [float(x) for x in v] if k.startswith("force_range") else \
+        out[k] = [float(x) for x in v] if k.startswith("force_range") else float(v) if k == "range_margin" else \
             ({"mode": v["mode"], "values": [float(x) for x in v.get("values") or []]}
              if k.endswith("_clipping") else v)
     return out

@@ -372,10 +372,12 @@ def test_every_precision_mode(hn, mode):
 def test_quantization_param_keys_and_types(hn):
     c = compile_model_script(
         "quantization_param(conv1, precision_mode=a8_w8, bias_mode=single_scale_decomposition, "
-        "quantization_groups=4, force_range_in=[-1, 1.5], force_range_out=[-2.5e-1, 6])", hn)
+        "quantization_groups=4, force_range_in=[-1, 1.5], force_range_out=[-2.5e-1, 6], range_margin=2)", hn)
     v = c.layers["conv1"]
     assert v == {"precision_mode": "a8_w8", "bias_mode": "single_scale_decomposition",
-                 "quantization_groups": 4, "force_range_in": [-1.0, 1.5], "force_range_out": [-0.25, 6.0]}
+                 "quantization_groups": 4, "force_range_in": [-1.0, 1.5], "force_range_out": [-0.25, 6.0],
+                 "range_margin": 2.0}
+    assert type(v["range_margin"]) is float
     assert type(v["quantization_groups"]) is int and all(type(x) is float for x in v["force_range_in"])
     for g in (1, 2, 3, 4):
         for layer in ("dw1", "deconv1", "dense1"):
@@ -455,6 +457,8 @@ def test_normalizations_in_order(hn):
     ("quantization_param(conv1, force_range_in=1)", "force_range_in takes a list of 2 numbers, got number 1"),
     ("quantization_param(conv1, force_range_out=[0, a])", "force_range_out takes numbers, got name 'a'"),
     ("quantization_param(conv1, force_range_out=[-1e400, 0])", "is not a finite number"),
+    ("quantization_param(conv1, range_margin=0.5)", "range_margin=0.5 must be in [1, 64] (1: the calibrated range as it is"),
+    ("quantization_param(conv1, range_margin=[2])", "range_margin takes numbers, got list [2]"),
     ("quantization_param(conv1)", "sets nothing"),
     ("quantization_param(precision_mode=a16_w16)", "missing a required argument: layers (argument 1: a layer name, a glob, or a list [a, b])"),
     ("quantization_param(conv1, conv2, bias_mode=double_scale_initialization)", "takes 1 positional argument"),
