@@ -91,9 +91,31 @@ class MacKind(LayerKind):
         return activation_unit.numeric(q, name, acc)
 
     def fuse_product(self, layer: Layer) -> bool:
-        """Fake-quant with XLA: whether the product runs inside the layer's one fused op (else on
+        """With XLA: whether the product runs inside the layer's one fused op (else on
         TensorFlow's kernel between the fused centring and activation unit)."""
         return True
+
+    def numeric_compiled(self, q, layer, ins):
+        """numeric() as one XLA function, or, where XLA's product is the slow one
+        (fuse_product), TensorFlow's kernel between the compiled centring and activation unit."""
+        if self.fuse_product(layer):
+            return super().numeric_compiled(q, layer, ins)
+        return self.numeric_split(q, layer, ins)
+
+    def numeric_split(self, q, layer, ins):
+        """The integer formulas with the product on TensorFlow's kernel and the centring and the
+        activation unit compiled by XLA (float32 / float64 hold the integer sums exactly: the
+        dtype comes from the worst-case accumulator bound, as in the integer kernels)."""
+        name = layer.name
+        tin = q.tensor(q.source(layer))
+        qw, B = q.get(name, "q_w").astype(np.int64), q.bias(name)
+        bound = K.max_centred(tin.zp, tin.bits) * abs_weight_sum(weights_2d(qw, layer.type))
+        dt = K.exact_dtype(bound)
+        if dt is None:
+            return self.numeric(q, layer, ins)
+        x = q.jit(name + "/in", lambda v: K.centred(v, tin.zp, dt))(ins[0])
+        y = self.int_op(layer)(x, tf.constant(qw, dt))
+        return q.jit(name + "/act", lambda v: activation_unit.numeric(q, name, K._add_bias(v, B, bound)))(y)
 
     def fake_quant(self, f, layer, ins):
         """The accumulator with float ops on integer values: float32 where the sum is provably
@@ -312,17 +334,7 @@ class Depthwise(MacKind):
     def numeric_compiled(self, q, layer, ins):
         """XLA compiles the centring and the activation unit, not the depthwise convolution
         itself, which XLA's CPU backend runs slowly."""
-        name = layer.name
-        tin = q.tensor(q.source(layer))
-        qw, B = q.get(name, "q_w").astype(np.int64), q.bias(name)
-        kh, kw, ci, mult = qw.shape
-        bound = K.max_centred(tin.zp, tin.bits) * abs_weight_sum(qw.reshape(kh * kw, ci * mult))
-        dt = K.exact_dtype(bound)
-        if dt is None:
-            return self.numeric(q, layer, ins)
-        x = q.jit(name + "/in", lambda v: K.centred(v, tin.zp, dt))(ins[0])
-        y = self.int_op(layer)(x, tf.constant(qw, dt))
-        return q.jit(name + "/act", lambda v: activation_unit.numeric(q, name, K._add_bias(v, B, bound)))(y)
+        return self.numeric_split(q, layer, ins)
 
     def macs(self, layer):
         k = layer.params["kernel_shape"]
