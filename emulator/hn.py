@@ -749,7 +749,7 @@ def infer_output_shape(l: Layer) -> list[int] | None:
     if t == "pad":
         pads = p["pads"]
         if len(x) != 4 or len(pads) != 3:
-            raise HNError(f"pad needs a 4-D input and pads [[t, b], [l, r], [front, back]]")
+            raise HNError("pad needs a 4-D input and pads [[t, b], [l, r], [front, back]]")
         return [-1] + [x[i + 1] + pads[i][0] + pads[i][1] for i in range(3)]
     if t == "reshape":
         o = list(p["output_shape"])
