@@ -145,6 +145,16 @@ def _fmt(v: float) -> str:
     return f"{v:.6g}"
 
 
+MARGINS = (1.5, 2, 3, 4, 8, 16, 32, 64)
+
+
+def _margin(d: Diagnostics) -> float | None:
+    """The smallest usual range_margin whose range holds the analysed values (None: over 64)."""
+    need = max(d.float_max / d.range_hi if d.range_hi > 0 and d.float_max > 0 else 1.0,
+               d.float_min / d.range_lo if d.range_lo < 0 and d.float_min < 0 else 1.0)
+    return next((m for m in MARGINS if m >= need), None)
+
+
 def suggest(layer: str, d: Diagnostics, feeds_output: bool) -> Suggestion:
     """Advice and script lines for a flagged layer, from its diagnostics (module doc)."""
     advice: list[str] = []
@@ -164,6 +174,10 @@ def suggest(layer: str, d: Diagnostics, feeds_output: bool) -> Suggestion:
                       f"[{_fmt(d.float_min)}, {_fmt(d.float_max)}]): widen it to the values' "
                       f"range, or calibrate on images like the ones analysed")
         script.append(f"quantization_param({layer}, force_range_out=[{_fmt(lo)}, {_fmt(hi)}])")
+        margin = _margin(d)
+        if margin and not (d.force_range_out or d.activation_clipping):
+            script.append(f"# or headroom beyond the calibrated range, for inputs like these: "
+                          f"quantization_param({layer}, range_margin={margin:g})")
     if "long_tail" in f:
         advice.append(f"a few outliers stretch its range {d.tail_ratio:.1f}x beyond the bulk of "
                       f"its values ([{_fmt(d.bulk_lo)}, {_fmt(d.bulk_hi)}]): clip the long tail")

@@ -62,6 +62,22 @@ def test_saturation_from_a_forced_range(healthy):
     assert s.script[-1] == "# quantization_param(conv3, precision_mode=a16_w16)"
 
 
+def test_saturation_of_a_calibrated_range_offers_headroom(healthy):
+    """Values beyond a calibrated range (held-out inputs): force_range_out, or the smallest
+    usual range_margin that holds them, as a commented alternative that compiles."""
+    x, _, _ = healthy
+    t = _grid_of(x, 0.0, float(x.max()) / 1.7)
+    d = diagnose(x, _quantize(x, t), t, _cfg(), _Layer(), True)
+    assert "saturation" in d.findings
+    s = suggest("conv3", d, feeds_output=False)
+    assert "the calibrated output range" in s.advice[0]
+    assert s.script[1] == "# or headroom beyond the calibrated range, for inputs like these: " \
+                          "quantization_param(conv3, range_margin=2)"
+    hn, _ = nets.all_ops_net()
+    c = compile_model_script(s.script[1].split(": ", 1)[1], hn)
+    assert c.layers["conv3"] == {"range_margin": 2.0}
+
+
 def test_long_tail(rng):
     x = np.abs(rng.normal(size=(16, 8, 8, 4))).astype(np.float32)
     x[0, 0, 0, 0] = 60.0  # one outlier stretches the grid
