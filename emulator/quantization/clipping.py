@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..hn import HNGraph
+from ..layers import HOST_OPS, PASSTHROUGH
 from ..numerics.params import group_bounds, rhe
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ def clip_ranges(hn: HNGraph, stats: dict, configs: dict, samples: dict[str, np.n
     done: dict[str, str] = {}
     for layer in hn.topological():
         cfg = configs[layer.name]
-        if cfg.range_margin != 1.0 and layer.name in stats:
+        # (not on layers that keep their input's tensor or run on the host: their ranges are
+        # records, and the margin reaches the tensor through its on-chip producer's config)
+        if cfg.range_margin != 1.0 and layer.name in stats and layer.type not in HOST_OPS + PASSTHROUGH:
             lo, hi = (float(v) for v in stats[layer.name])
             new = [min(lo, 0.0) * cfg.range_margin, max(hi, 0.0) * cfg.range_margin]
             stats[layer.name] = np.array(new, np.float64)
