@@ -79,11 +79,6 @@ def numeric_layer_fn(hn, qp: dict, xla: bool = True) -> Callable:
 
 # ==== SdkQuantized (fake-quant) =================================================================
 
-def floor_ste(v):
-    """floor with a straight-through (identity) gradient."""
-    return v + tf.stop_gradient(tf.floor(v) - v)
-
-
 def round_ste(v):
     """round half to even with a straight-through gradient."""
     return v + tf.stop_gradient(tf.round(v) - v)
@@ -149,7 +144,7 @@ def _bias_grid(ideal, mantissa_bits: int):
 
 class FakeQuantContext(QParams):
     """The stored params as the fake-quant ops read them, the float weights they quantize, and
-    the shared float formulas (straight-through rounding, dequantization, clamps).
+    the shared fused ops (centring, the activation unit, tables) the layer kinds call.
 
     The elementwise parts of every layer (recovering the centred codes of its inputs, the
     activation unit, the host quantizer) are fused ops (`fused`): one function for the forward
@@ -173,10 +168,6 @@ class FakeQuantContext(QParams):
                      rescales M * 2^-r (and a two-slope unit's negative side) follow it as the
                      derivation computes them, and the bias grid with it
     """
-
-    floor = staticmethod(floor_ste)
-    round = staticmethod(round_ste)
-    fake_quant_weights = staticmethod(fake_quant_weights)
 
     def __init__(self, hn, qp: dict, weights: dict | None = None, *, biases: dict | None = None,
                  weight_scales: dict | None = None, xla: bool = True, fused_cache: dict | None = None):
@@ -289,7 +280,7 @@ class FakeQuantContext(QParams):
         outs = ["w"] + (["bias"] if len(names) > 1 else []) + (["m"] + (["m_neg"] if two else [])
                                                                  if "s" in names else [])
         b_stored = self.bias(name).astype(np.float64) * self.get(name, "s_acc")
-        mbits = 8 if self.get(name, "bias_mantissa").dtype == np.int8 else 16
+        mbits = self.bias_mantissa_bits(name)
         if two:
             s_out = np.float64(self.tensor(name).scale)
             alpha = np.float64(layer.params.get("leaky_alpha", 0.2)) if layer.activation == "leaky" else \
@@ -365,11 +356,6 @@ class FakeQuantContext(QParams):
 
         return self.fused(key, fwd, bwd, *args)
 
-    @staticmethod
-    def dequantize(code, t: TensorQ):
-        """(code - z) * s in float32: the dequantizer's formula."""
-        return (tf.cast(code, tf.float32) - np.float32(t.zp)) * np.float32(t.scale)
-
     def centred(self, x, t: TensorQ, dtype=tf.float32, pads=None):
         """The centred code q - z of a value x on the grid of t, as an integer-valued `dtype`
         tensor: round(x / s) (exact: x = (q - z) * s in float32 is within 2^-23 * |q - z| of the
@@ -395,16 +381,6 @@ class FakeQuantContext(QParams):
             return g
 
         return self.fused(f"centred/{t.scale!r}/{dt.name}/{pads}", fwd, bwd, x)
-
-    def centred64(self, x, t: TensorQ):
-        return self.centred(x, t, tf.float64)
-
-    def finish(self, code, name: str, lo=None, hi=None):
-        """Clamp float64 codes to [lo, hi] (default the code range) and dequantize (plain ops)."""
-        out = self.tensor(name)
-        lo = np.float64(0) if lo is None else lo
-        hi = np.float64(qmax(out.bits)) if hi is None else hi
-        return self.dequantize(tf.minimum(tf.maximum(code, lo), hi), out)
 
     @staticmethod
     def _split_params(**kw):

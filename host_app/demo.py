@@ -220,17 +220,16 @@ def run_demo(out: Path, batch_size: int = 8) -> int:
     endpoint = server.endpoints[0]
     remote = ["--device", endpoint, "--keys", str(keys)]
     try:
-        code = _run("3/4 compare: host pipeline + emulated chip over ZeroMQ vs emulator", [
-            "compare", str(qhar), str(held), *remote, "--report", str(report), "--json", str(js)])
-        if code != 0:
-            console.error(f"demo step 'compare' failed (exit {code}); see the messages above")
-            return code
         astronaut = sorted(str(p) for p in held.glob("astronaut_*.png"))
-        if astronaut:
-            code = _run("4/4 infer: what the application sees", [
-                "infer", str(qhar), *astronaut, "--target", "device", *remote, "--top-k", "3"])
-            if code != 0:
-                return code
+        code = run_steps([
+            ("3/4 compare: host pipeline + emulated chip over ZeroMQ vs emulator",
+             ["compare", str(qhar), str(held), *remote, "--report", str(report), "--json", str(js)]),
+            *([("4/4 infer: what the application sees",
+                ["infer", str(qhar), *astronaut, "--target", "device", *remote, "--top-k", "3"])]
+              if astronaut else []),
+        ])
+        if code != 0:
+            return code
         served = server.stats.snapshot(0, 0)
     finally:
         server.stop()

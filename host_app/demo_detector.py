@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .demo import _keys, _photo, _run, _serve, _write, run_steps
+from .demo import _keys, _photo, _serve, _write, run_steps
 from .errors import AppError
 
 PHOTOS = ("astronaut", "camera", "grace_hopper", "chelsea")
@@ -96,15 +96,14 @@ def run_detector_demo(out: Path) -> int:
     server = _serve(qhar, keys)
     remote = ["--device", server.endpoints[0], "--keys", str(keys)]
     try:
-        code = _run("3/4 compare: boxes through the device server vs the emulator and native",
-                    ["compare", str(qhar), str(photos), *remote, "--report", str(report),
-                     "--json", str(js), "--force"])
-        if code != 0:
-            console.error(f"demo step 'compare' failed (exit {code}); see the messages above")
-            return code
-        code = _run("4/4 infer: the faces found, drawn",
-                    ["infer", str(qhar), str(photos), "--target", "device", *remote,
-                     "--annotate", str(annotated), "--force"])
+        code = run_steps([
+            ("3/4 compare: boxes through the device server vs the emulator and native",
+             ["compare", str(qhar), str(photos), *remote, "--report", str(report), "--json", str(js),
+              "--force"]),
+            ("4/4 infer: the faces found, drawn",
+             ["infer", str(qhar), str(photos), "--target", "device", *remote,
+              "--annotate", str(annotated), "--force"]),
+        ])
         if code != 0:
             return code
     finally:

@@ -24,7 +24,6 @@ sys.path.insert(0, os.path.dirname(__file__))  # `import data_sources` from any 
 import data_sources as ds  # noqa: E402
 
 
-
 # --- raw models --------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")

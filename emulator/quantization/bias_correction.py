@@ -412,7 +412,7 @@ def correct_biases(runner: Any, data: Any, batch_size: int = 32, *, layers: Iter
 
             Q = QParams(hn, runner.quantized_params)
             s_acc = np.asarray(Q.get(name, "s_acc"), np.float64)
-            kbits = 8 if Q.get(name, "bias_mantissa").dtype == np.int8 else 16
+            kbits = Q.bias_mantissa_bits(name)
             mmax = (1 << (kbits - 1)) - 1
             e0 = int(Q.get(name, "bias_exponent"))
             mq = mac_mean(Q, layer, cor[layer.input[0]])

@@ -355,8 +355,7 @@ def finetune(runner: Any, data: Any, *, dataset_size: int = DEFAULT_DATASET_SIZE
         s_g = _group_scales(student, name, s_w0[name])
         B = np.asarray(student.mac_bias(name, layer), np.float64) if (train_biases or train_scales) else None
         result[name] = (q, s_g, B)
-    report = _write_back(runner, hn, qp0, Q0, macs, result, s_w0, train_biases or train_scales)
-    changed, biases_changed, scale_changed, kept = report
+    changed, biases_changed, scale_changed, kept = _write_back(runner, Q0, macs, result)
 
     after = runner.infer(SdkQuantized(), ins, batch_size=batch_size)
     snr_after = {o: _snr(teacher[o], after[o]) for o in out_names}
@@ -387,16 +386,16 @@ def _group_scales(student: Any, name: str, s_w0: np.ndarray) -> np.ndarray:
     return np.array([s_ch[ch == g][0] if np.any(ch == g) else s_w0[g] for g in range(groups)])
 
 
-def _write_back(runner: Any, hn: Any, qp0: dict, Q0: Any, macs: list, result: dict,
-                s_w0: dict, bias_trained: bool):
-    """Install the trained layers (module doc): float kernel q * s and (biases or scales trained)
-    bias B * s_acc into a copy of the fp-optimized params, folding undone, then rederive_layer
+def _write_back(runner: Any, Q0: Any, macs: list, result: dict):
+    """Install the trained layers ({name: (q, s per group, B or None)}, B given when biases or
+    scales trained; Q0: the params QFT started from; module doc): float kernel q * s and bias
+    B * s_acc into a copy of the fp-optimized params, folding undone, then rederive_layer
     with weights_clipping off. A layer whose re-derivation would change its scale (weights only:
     every weight of a group moved inside +-lim) keeps its derived params with the trained q_w
     (and bias mantissa) installed; one whose re-derivation fails keeps its untrained params.
     Returns (weights changed, biases changed, scale_changed, kept). Everything restored when
     anything raises; runner.fp_optimized_params is restored in any case."""
-    from ..layers.mac import BIAS_DTYPES, weights_2d
+    from ..layers.mac import weights_2d
     from ..numerics.params import channel_groups, decompose_bias
     from ..qparams_check import validate_quantized_params
     from .config import layer_config
@@ -405,6 +404,7 @@ def _write_back(runner: Any, hn: Any, qp0: dict, Q0: Any, macs: list, result: di
     from .keys import qkey
     from .stored import QParams
 
+    hn, qp0 = runner.hn, Q0.qp
     fp0 = runner.fp_optimized_params
     base = fp0 if fp0 is not None else runner.native_params
     fp_new = dict(base)
@@ -477,7 +477,7 @@ def _write_back(runner: Any, hn: Any, qp0: dict, Q0: Any, macs: list, result: di
             same_q = np.array_equal(Qn.get(name, "q_w").astype(np.int64), q.astype(np.int64).reshape(
                 Qn.get(name, "q_w").shape))
             if not np.allclose(Qn.get(name, "s_w"), s_g, rtol=1e-6, atol=0) or not same_q:
-                if not np.allclose(s_g, s_w0[name], rtol=1e-6, atol=0):
+                if not np.allclose(s_g, Q0.get(name, "s_w"), rtol=1e-6, atol=0):
                     # a trained scale the re-derivation does not reproduce (cannot happen: the
                     # student's scale is capped at max|W_g| / lim): keep the layer untrained
                     log.warning("QFT: %s keeps its parameters (its trained weight scale does not "
@@ -495,11 +495,10 @@ def _write_back(runner: Any, hn: Any, qp0: dict, Q0: Any, macs: list, result: di
                 qp = dict(qp_prev)
                 key = qkey(hn.name, name, "q_w")
                 qp[key] = q.astype(np.int64).reshape(np.shape(qp0[key])).astype(np.asarray(qp0[key]).dtype)
-                if bias_trained and B is not None:
+                if B is not None:
                     mkey = qkey(hn.name, name, "bias_mantissa")
-                    dt = np.asarray(qp0[mkey]).dtype
-                    mant, e = decompose_bias(B, 8 if dt == BIAS_DTYPES["single_scale_decomposition"] else 16)
-                    qp[mkey] = mant.astype(dt)
+                    mant, e = decompose_bias(B, Q0.bias_mantissa_bits(name))
+                    qp[mkey] = mant.astype(np.asarray(qp0[mkey]).dtype)
                     qp[qkey(hn.name, name, "bias_exponent")] = np.array(e, np.int32)
                 runner.quantized_params = qp
         validate_quantized_params(hn, runner.quantized_params, "QFT's quantized params")

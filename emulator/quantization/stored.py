@@ -44,6 +44,10 @@ class QParams:
         """B = mantissa * 2^exponent (int64)."""
         return self.get(layer, "bias_mantissa").astype(np.int64) << int(self.get(layer, "bias_exponent"))
 
+    def bias_mantissa_bits(self, layer: str) -> int:
+        """The width of the stored bias mantissa: 8 (int8, single scale) or 16 (int16, double)."""
+        return 8 if self.get(layer, "bias_mantissa").dtype == np.int8 else 16
+
     def m_eff(self, layer: str, M: str = "M", r: str = "r") -> np.ndarray:
         """The rescale M * 2^-r as float64 (exact)."""
         return self.get(layer, M).astype(np.float64) * np.exp2(-self.get(layer, r).astype(np.float64))

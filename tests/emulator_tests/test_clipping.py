@@ -13,6 +13,7 @@ from emulator import ClientRunner, run_quantization_from_np
 from emulator.quant_errors import QuantizationConfigError, UnsupportedLayerError
 from emulator.quantization import qkey
 from emulator.quantization.clipping import weight_clips
+from test_bias_correction import fresh_copy
 from test_quantization import assert_bit_exact_with_reference
 
 
@@ -103,8 +104,7 @@ def test_range_margin_on_a_real_regression_head(onet_runner):
     a16 = "quantization_param({*}, precision_mode=a16_w16, bias_mode=double_scale_initialization)\n"
     snr = {}
     for margin in (None, 2):
-        r = ClientRunner(hn=onet_runner.hn.to_dict())
-        r.load_params(onet_runner.native_params)
+        r = fresh_copy(onet_runner)
         script = a16 + (f"quantization_param(output_layer*, range_margin={margin})\n" if margin else "")
         run_quantization_from_np(r, calib, 2, 32, model_script=script)
         out = r.infer(SdkNumeric(), held_out, batch_size=64)
@@ -118,7 +118,7 @@ def test_range_margin_on_a_real_regression_head(onet_runner):
     ({"force_range_out": [1.0, -1.0]}, "finite lo < hi"),
     ({"force_range_in": [0.0]}, "finite lo < hi"),
     ({"range_margin": 0.5}, r"range_margin' = 0.5 must be a number in \[1, 64\]"),
-    ({"range_margin": "2"}, "range_margin"),
+    ({"range_margin": "2"}, r"'range_margin' = '2' must be a number in \[1, 64\]"),
     ({"activation_clipping": {"mode": "manual", "values": [2.0, 1.0]}}, "lo < hi"),
     ({"activation_clipping": {"mode": "percentile", "values": [1, 101]}}, "0..100"),
     ({"activation_clipping": {"mode": "mmse"}}, "manual | percentile"),

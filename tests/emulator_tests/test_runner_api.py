@@ -2,8 +2,6 @@
 a pathlib.Path is a file; wrong calls raise the package's errors (EmulatorError subclasses)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import numerics_nets as nets
